@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test. This is what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+tools/build.sh
+start=$(date +%s)
+meson test -C build --print-errorlogs --num-processes 2 "$@"
+echo "tests took $(( $(date +%s) - start )) s"
