@@ -33,6 +33,27 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * normed.to(x.scalar_type());
 }
 
+EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim,
+                             const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({num_embeddings, dim}, options));
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  return torch::embedding(weight, ids);
+}
+
+PatchConv2dImpl::PatchConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_,
+                                 const torch::TensorOptions& options)
+    : kernel(kernel_) {
+  weight = register_parameter("weight",
+                              torch::empty({out_channels, in_channels, kernel, kernel}, options));
+  bias = register_parameter("bias", torch::empty({out_channels}, options));
+}
+
+torch::Tensor PatchConv2dImpl::forward(const torch::Tensor& x) {
+  return torch::conv2d(x, weight, bias, /*stride=*/{kernel, kernel});
+}
+
 torch::Tensor gelu(const torch::Tensor& x) { return torch::gelu(x); }
 
 }  // namespace llamavid

@@ -44,6 +44,32 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// Lookup table: row i of weight [num_embeddings, dim] is the vector of id i.
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t num_embeddings, int64_t dim, const torch::TensorOptions& options);
+  // ids [...] int64 -> [..., dim]
+  torch::Tensor forward(const torch::Tensor& ids);
+
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+// 2-D convolution with a square kernel, stride = kernel and no padding (a patch embedding).
+// weight [out, in, k, k], bias [out].
+class PatchConv2dImpl : public torch::nn::Module {
+ public:
+  PatchConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
+                  const torch::TensorOptions& options);
+  // x [B, in, H, W] -> [B, out, H / k, W / k]
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor weight;
+  torch::Tensor bias;
+  int64_t kernel;
+};
+TORCH_MODULE(PatchConv2d);
+
 // Exact (erf) GELU, as nn.GELU() and BERT's "gelu".
 torch::Tensor gelu(const torch::Tensor& x);
 

@@ -6,11 +6,11 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config cmake
   libtorch-dev libopenblas0-pthread
-  libopencv-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev libgtest-dev
+  libopencv-dev libsentencepiece-dev sentencepiece libicu-dev nlohmann-json3-dev libgtest-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
-  python3-torch python3-numpy python3-sentencepiece python3-gi
+  python3-torch python3-numpy python3-sentencepiece python3-gi python3-pil
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
 )
 

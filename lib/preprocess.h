@@ -1,0 +1,23 @@
+// Frame preprocessing as LLaMA-VID's CLIPImageProcessor does it: RGB, shortest edge resized to
+// the model's image size with PIL-style antialiased bicubic, centre crop, scale to [0,1],
+// normalise with the CLIP mean and std.
+#pragma once
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include "frame.h"
+
+namespace llamavid {
+
+// Any supported pixel layout -> packed RGB, 8 bits per channel (a new matrix).
+cv::Mat frame_to_rgb(const Frame& frame);
+
+// Resamples like PIL's Image.resize(..., BICUBIC): a separable bicubic (a = -0.5) whose support
+// widens with the downscale factor, so shrinking averages rather than aliases.
+cv::Mat resize_bicubic_antialiased(const cv::Mat& rgb, int out_width, int out_height);
+
+// rgb [H, W, 3] uint8 -> pixels [3, size, size] float32, CLIP-normalised.
+torch::Tensor clip_preprocess(const cv::Mat& rgb, int64_t size);
+
+}  // namespace llamavid

@@ -1,0 +1,90 @@
+// One stream's view of a model: frames go in (ingest), questions are answered about everything
+// the memory holds. Free of libtorch and GStreamer, so hosts (the element, the tools) include it
+// cheaply.
+//
+// Thread safety: add_frames() and answer() may run concurrently on different threads (the
+// element's encoder and answer workers); each alone is not reentrant.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "frame.h"
+
+namespace llamavid {
+
+class Model;
+struct AnswerTensors;  // answer_tensors.h: the per-frame tokens of an answer (for --dump)
+
+// A question that cannot be answered; what() is the reason, for the llamavid-error message.
+class QuestionError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct SessionOptions {
+  int64_t max_new_tokens = 64;
+  double temperature = 0.0;  // 0: greedy
+  double top_p = 0.9;
+  uint64_t seed = 0;
+  // Entries kept before the oldest half is thinned; 0: as many as the model's context allows.
+  int64_t max_entries = 0;
+  // Time markers ("[hh:mm:ss]") after each entry in the movie layout (where LLaMA-VID puts
+  // subtitles); -1: on for the movie layout. The short-video layout has one slot for all
+  // frames and no text between them.
+  int time_markers = -1;
+};
+
+struct Answer {
+  std::string text;
+  std::vector<int64_t> ids;      // generated ids, without BOS and EOS
+  int64_t stream_time_ns = 0;    // newest frame the answer saw
+  int64_t memory_start_ns = 0;   // span the memory covered
+  int64_t memory_end_ns = 0;
+  uint64_t frames = 0;           // entries in memory
+  std::shared_ptr<const AnswerTensors> tensors;  // set when asked for
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Encodes frames (in stream order, as one batch) into memory entries.
+  void add_frames(const std::vector<Frame>& frames);
+
+  // Checks a question before it is queued: throws QuestionError for an empty, non-UTF-8 or
+  // over-long question.
+  void validate(const std::string& question) const;
+
+  // Answers about the memory as it is now. Throws QuestionError when the question cannot be
+  // answered. `keep_tensors` fills Answer::tensors. `abort` is polled between tokens; when it
+  // returns true the answer stops early with what it has.
+  Answer answer(const std::string& question, bool keep_tensors = false,
+                const std::function<bool()>& abort = {});
+
+  uint64_t memory_frames() const;
+  int64_t memory_start_ns() const;
+  int64_t memory_end_ns() const;
+  void clear_memory();
+
+  SessionOptions options() const;
+  // Options that may change while the stream runs (sampling, lengths).
+  void set_options(const SessionOptions& options);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "[hh:mm:ss]" for a stream time.
+std::string format_time_marker(int64_t ns);
+
+}  // namespace llamavid

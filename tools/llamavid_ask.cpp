@@ -1,0 +1,112 @@
+// llamavid-ask: answers a question about a video (through a GStreamer pipeline with the
+// llamavid element) or about images taken as consecutive frames. See docs/tools.md.
+#include <filesystem>
+#include <iostream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "answer_tensors.h"
+#include "cli_args.h"
+#include "default_model.h"
+#include "error.h"
+#include "model.h"
+#include "safetensors.h"
+#include "session.h"
+
+using namespace llamavid;
+
+namespace {
+
+const char* kUsage =
+    "usage: llamavid-ask [--model DIR] [--device D] [--sample-fps F] [--max-new-tokens N]\n"
+    "                    [--temperature T] [--seed S] [--dump DIR] [--after SECONDS]\n"
+    "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
+    "                    [QUESTION]\n";
+
+SessionOptions session_options(const CliArgs& args) {
+  SessionOptions o;
+  o.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
+  o.temperature = args.number("temperature", 0.0);
+  o.seed = args.integer("seed", 0);
+  return o;
+}
+
+void write_dump(const std::string& dir, const Answer& answer) {
+  std::filesystem::create_directories(dir);
+  auto ids = torch::tensor(answer.ids, torch::kInt64);
+  save_safetensors(dir + "/tokens.safetensors",
+                   {{"context", answer.tensors->context},
+                    {"content", answer.tensors->content},
+                    {"answer_ids", ids}});
+}
+
+// Images as consecutive frames, 1/sample-fps seconds apart.
+int ask_images(const CliArgs& args, const std::string& question) {
+  const double fps = args.number("sample-fps", 1.0);
+  if (!(fps > 0)) throw UsageError("--sample-fps must be positive");
+  LoadOptions load;
+  load.device = args.value("device", "auto");
+  auto model = Model::load(args.value("model", default_model_dir()), load);
+  Session session(model, session_options(args));
+
+  std::vector<cv::Mat> images;
+  std::vector<Frame> frames;
+  for (const std::string& path : args.values("image")) {
+    cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+    if (bgr.empty()) throw Error(path + ": cannot read the image");
+    cv::Mat rgb;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    images.push_back(rgb);
+  }
+  for (size_t i = 0; i < images.size(); ++i) {
+    Frame f;
+    f.width = images[i].cols;
+    f.height = images[i].rows;
+    f.format = PixelFormat::RGB;
+    f.planes[0] = images[i].data;
+    f.strides[0] = static_cast<int>(images[i].step);
+    f.pts_ns = static_cast<int64_t>(static_cast<double>(i) / fps * 1e9);
+    frames.push_back(f);
+  }
+  session.add_frames(frames);
+  Answer answer = session.answer(question, args.has("dump"));
+  if (args.has("dump")) write_dump(args.value("dump"), answer);
+  std::cout << answer.text << std::endl;
+  return 0;
+}
+
+int run(const CliArgs& args) {
+  const auto& words = args.positional();
+  if (words.size() > 1) throw UsageError("give the question as one argument (quote it)");
+  const std::string question = words.empty() ? "" : words[0];
+  if (args.has("image") == args.has("video"))
+    throw UsageError("give either --video or --image");
+  if (args.has("image")) {
+    if (question.empty()) throw UsageError("a question is needed with --image");
+    return ask_images(args, question);
+  }
+  throw UsageError("--video needs the llamavid GStreamer element, which this build lacks");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    CliArgs args(argc, argv,
+                 {"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
+                  "dump", "after", "video", "image"},
+                 {"interactive"}, {{"-i", "interactive"}});
+    if (args.has("help")) {
+      std::cout << kUsage;
+      return 0;
+    }
+    return run(args);
+  } catch (const UsageError& e) {
+    std::cerr << "llamavid-ask: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "llamavid-ask: " << e.what() << "\n";
+    return 1;
+  }
+}

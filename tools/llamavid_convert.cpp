@@ -1,0 +1,137 @@
+// llamavid-convert: turns a released LLaMA-VID checkpoint folder into a llamavid model directory
+// (docs/model-format.md). Every tensor the model needs is checked for presence and shape before
+// anything is written; the output is written atomically.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "cli_args.h"
+#include "error.h"
+#include "model.h"
+#include "safetensors.h"
+#include "weights.h"
+
+namespace fs = std::filesystem;
+using namespace llamavid;
+
+namespace {
+
+const char* kUsage =
+    "usage: llamavid-convert --checkpoint DIR --out DIR [--vision-tower FILE] [--bert-vocab FILE]\n";
+
+std::string shape_str(c10::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+bool has_prefix(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Collects, checks and orders the tensors of the output model.
+std::vector<std::pair<std::string, torch::Tensor>> gather(const ModelConfig& config,
+                                                          const WeightSet& main,
+                                                          const WeightSet* tower) {
+  const std::string query_name = std::string(kTokenGeneratorPrefix) + "vlm_att_query";
+  if (!main.contains(query_name))
+    throw Error(main.describe() + ": tensor '" + query_name + "' is missing");
+  const int64_t num_query = main.get(query_name).size(1);
+  ModelModules meta(config, num_query, torch::TensorOptions().device(torch::kMeta));
+
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, expected] : meta.named_tensors()) {
+    const WeightSet& src = (tower && has_prefix(name, kVisionPrefix)) ? *tower : main;
+    if (!src.contains(name))
+      throw Error(src.describe() + ": tensor '" + name + "' is missing (expected shape " +
+                  shape_str(expected.sizes()) + ")");
+    torch::Tensor t = src.get(name);
+    if (!t.is_floating_point())
+      throw Error(src.file_of(name) + ": tensor '" + name + "' has dtype " +
+                  std::string(c10::toString(t.scalar_type())) + ", expected a float type");
+    // A tower trained at another resolution: resize its position grid as LAVIS does.
+    if (name == std::string(kVisionPrefix) + "pos_embed" && t.dim() == 3 &&
+        t.size(1) != expected.size(1))
+      t = interpolate_pos_embed(t, config.vision.grid());
+    if (t.sizes() != expected.sizes())
+      throw Error(src.file_of(name) + ": tensor '" + name + "' has shape " +
+                  shape_str(t.sizes()) + ", expected " + shape_str(expected.sizes()));
+    out.emplace_back(name, t);
+  }
+
+  std::set<std::string> used;
+  for (const auto& item : out) used.insert(item.first);
+  for (const std::string& name : main.names()) {
+    if (used.count(name) || is_ignorable_tensor(name)) continue;
+    // The external tower replaces the checkpoint's own copy.
+    if (tower && has_prefix(name, kVisionPrefix)) continue;
+    throw Error(main.file_of(name) + ": unexpected tensor '" + name +
+                "' (not part of a model with this config.json)");
+  }
+  if (tower) {
+    // LAVIS loads eva_vit_g.pth with strict=False: tensors beyond the used depth are dropped.
+    size_t dropped = 0;
+    for (const std::string& name : tower->names()) dropped += used.count(name) ? 0 : 1;
+    if (dropped)
+      std::cerr << "llamavid-convert: " << dropped
+                << " vision tower tensors are not used by this configuration (as in LAVIS)\n";
+  }
+  return out;
+}
+
+void copy_file(const fs::path& from, const fs::path& to) {
+  if (!fs::is_regular_file(from)) throw Error(from.string() + ": file is missing");
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+int run(const CliArgs& args) {
+  const std::string ckpt = args.value("checkpoint");
+  const std::string out = args.value("out");
+  if (ckpt.empty() || out.empty()) throw UsageError("--checkpoint and --out are required");
+  const fs::path ckpt_dir(ckpt), out_dir(out);
+  if (!fs::is_directory(ckpt_dir)) throw Error(ckpt + ": checkpoint folder does not exist");
+
+  const ModelConfig config = load_config((ckpt_dir / "config.json").string());
+  if (!fs::is_regular_file(ckpt_dir / "tokenizer.model"))
+    throw Error(ckpt + ": tokenizer.model is missing");
+  fs::path vocab = args.has("bert-vocab") ? fs::path(args.value("bert-vocab"))
+                                          : ckpt_dir / "vocab.txt";
+  if (!fs::is_regular_file(vocab))
+    throw Error(vocab.string() + ": the Q-Former vocabulary is missing (give --bert-vocab)");
+
+  WeightSet main = WeightSet::open(ckpt);
+  WeightSet tower;
+  if (args.has("vision-tower"))
+    tower = WeightSet::from_file(args.value("vision-tower")).with_prefix(kVisionPrefix);
+  auto tensors = gather(config, main, args.has("vision-tower") ? &tower : nullptr);
+
+  fs::create_directories(out_dir);
+  save_safetensors((out_dir / "model.safetensors").string(), tensors,
+                   {{"format", "pt"}, {"producer", "llamavid-convert"}});
+  copy_file(ckpt_dir / "config.json", out_dir / "config.json");
+  copy_file(ckpt_dir / "tokenizer.model", out_dir / "tokenizer.model");
+  copy_file(vocab, out_dir / "vocab.txt");
+  std::cout << "wrote " << tensors.size() << " tensors to " << out_dir.string() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    CliArgs args(argc, argv, {"checkpoint", "out", "vision-tower", "bert-vocab"}, {});
+    if (args.has("help")) {
+      std::cout << kUsage;
+      return 0;
+    }
+    return run(args);
+  } catch (const UsageError& e) {
+    std::cerr << "llamavid-convert: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "llamavid-convert: " << e.what() << "\n";
+    return 1;
+  }
+}
