@@ -140,13 +140,18 @@ LlamaConfig parse_llama(const json& j, const std::string& origin) {
 
 }  // namespace
 
+int64_t ModelConfig::prompt_feature_count() const {
+  const int64_t n = vision.num_tokens();
+  return (mm_vision_select_feature == "patch" && n % 2 == 1) ? n - 1 : n;
+}
+
 int64_t ModelConfig::content_tokens_per_frame() const {
   switch (compress) {
     case CompressType::Mean: return 1;
     case CompressType::Grid: return compress_grid * compress_grid;
     case CompressType::None: break;
   }
-  return vision.num_patches();
+  return prompt_feature_count();
 }
 
 ModelConfig parse_config(const std::string& json_text, const std::string& origin) {
@@ -201,7 +206,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
       fail(origin, "compress_type '" + compress + "': N of grid:N is not a number");
     }
     int64_t g = c.vision.grid();
-    if (c.compress_grid <= 0 || g % c.compress_grid != 0)
+    if (c.prompt_feature_count() != c.vision.num_patches())
+      fail(origin, "compress_type '" + compress + "' needs the CLS token dropped, which happens "
+                   "only with mm_vision_select_feature 'patch' and an even patch grid");
+    if (c.compress_grid < 2 || g % c.compress_grid != 0)
       fail(origin, "compress_type '" + compress + "': N must divide the patch grid " +
                        std::to_string(g));
   } else {

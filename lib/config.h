@@ -89,7 +89,10 @@ struct ModelConfig {
   int64_t max_token = 4096;
   PromptStyle prompt_style = PromptStyle::Video;
 
-  // Content tokens per frame (1 for mean, N^2 for grid, patches for none).
+  // Features per frame that context and content tokens are made from: LLaMA-VID drops the
+  // first (CLS) token only when mm_vision_select_feature is "patch" and the count is odd.
+  int64_t prompt_feature_count() const;
+  // Content tokens per frame (1 for mean, N^2 for grid, every prompt feature for none).
   int64_t content_tokens_per_frame() const;
 };
 

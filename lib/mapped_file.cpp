@@ -56,7 +56,8 @@ torch::Tensor tensor_from_mapping(const std::shared_ptr<MappedFile>& file, size_
     return out;
   }
   std::shared_ptr<MappedFile> keep = file;
-  return torch::from_blob(ptr, sizes, [keep](void*) {}, options);
+  return torch::from_blob(
+      ptr, sizes, [keep](void*) {}, options);
 }
 
 }  // namespace llamavid

@@ -2,12 +2,12 @@
 // without copying, and the mapping lives as long as any tensor made from it.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <torch/types.h>
 
 namespace llamavid {
 

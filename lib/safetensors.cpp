@@ -8,9 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "error.h"
 #include "mapped_file.h"
@@ -113,13 +112,17 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                 " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
     }
     if (!jshape.is_array()) throw bad("shape is not an array");
-    uint64_t numel = 1;
+    // The product of the non-zero dimensions must fit too: torch computes it for empty tensors.
+    uint64_t numel = 1, nonzero = 1;
     for (const json& d : jshape) {
-      if (!d.is_number_unsigned()) throw bad("shape " + jshape.dump() + " has a negative or non-integer dimension");
+      if (!d.is_number_unsigned())
+        throw bad("shape " + jshape.dump() + " has a negative or non-integer dimension");
       uint64_t dim = d.get<uint64_t>();
-      if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel)) {
+      if (dim > 0 && (__builtin_mul_overflow(nonzero, dim, &nonzero) ||
+                      nonzero > static_cast<uint64_t>(INT64_MAX))) {
         throw bad("shape " + jshape.dump() + " is too large");
       }
+      numel *= dim;
       e.shape.push_back(static_cast<int64_t>(dim));
     }
     if (!joffsets.is_array() || joffsets.size() != 2 || !joffsets[0].is_number_unsigned() ||
@@ -180,9 +183,7 @@ std::vector<int64_t> SafetensorsFile::shape(const std::string& name) const {
   return entry(name).shape;
 }
 
-at::ScalarType SafetensorsFile::dtype(const std::string& name) const {
-  return entry(name).dtype;
-}
+at::ScalarType SafetensorsFile::dtype(const std::string& name) const { return entry(name).dtype; }
 
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
@@ -215,12 +216,14 @@ void save_safetensors(const std::string& path,
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw Error("cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw Error("cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
   try {
     // mkstemp creates the file private to its owner; weights are ordinary readable files.
     if (::fchmod(fd, 0644) != 0) throw Error("cannot chmod " + tmp + ": " + std::strerror(errno));
     uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
     write_all(fd, len, 8, tmp);
     write_all(fd, text.data(), text.size(), tmp);
     for (const torch::Tensor& b : blobs) write_all(fd, b.data_ptr(), b.nbytes(), tmp);

@@ -4,13 +4,13 @@
 // is handed out, so a malformed file is an Error, never a crash.
 #pragma once
 
+#include <torch/types.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace llamavid {
 

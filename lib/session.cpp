@@ -78,6 +78,7 @@ struct Session::Impl {
   SessionOptions options;
   mutable std::mutex mutex;  // guards memory and options
   TokenMemory memory;
+  int64_t marker_tokens = 0;  // prompt tokens of one time marker
 
   // Visual tokens per entry in the prompt: one context token plus the content tokens.
   int64_t tokens_per_entry() const { return 1 + model->config().content_tokens_per_frame(); }
@@ -90,7 +91,7 @@ struct Session::Impl {
   // Entries the LLM context can hold next to the prompt text and the answer.
   int64_t context_entry_limit() const {
     const int64_t reserve = 256 + options.max_new_tokens;  // template, question, markers
-    const int64_t per_entry = tokens_per_entry() + (time_markers() ? 8 : 0);
+    const int64_t per_entry = tokens_per_entry() + (time_markers() ? marker_tokens : 0);
     return std::max<int64_t>(1, (model->config().max_token - reserve) / per_entry);
   }
 
@@ -106,6 +107,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   if (!model) throw Error("session: no model");
   impl_->model = std::move(model);
   impl_->options = options;
+  impl_->marker_tokens = static_cast<int64_t>(
+      impl_->model->tokenizer().encode(format_time_marker(0)).size());
   impl_->memory.set_budget(impl_->budget());
 }
 

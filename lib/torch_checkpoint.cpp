@@ -17,12 +17,25 @@ struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
 struct Value {
-  enum class Kind { None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Global, Storage, Tensor };
+  enum class Kind {
+    None,
+    Bool,
+    Int,
+    Float,
+    String,
+    Bytes,
+    Tuple,
+    List,
+    Dict,
+    Global,
+    Storage,
+    Tensor
+  };
   Kind kind = Kind::None;
   int64_t i = 0;
   double f = 0;
-  std::string s;  // String, Bytes; Global: "module.name"
-  std::vector<ValuePtr> items;                          // Tuple, List
+  std::string s;                                       // String, Bytes; Global: "module.name"
+  std::vector<ValuePtr> items;                         // Tuple, List
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // Dict
   torch::Tensor tensor;  // Storage: 1-D over the storage's bytes; Tensor: the tensor
 };
@@ -74,14 +87,15 @@ const char* const kOrderedDict = "collections.OrderedDict";
 bool allowed_global(const std::string& name) {
   at::ScalarType unused;
   return name == kRebuildTensor || name == kRebuildParameter ||
-         name == kRebuildParameterWithState || name == kOrderedDict ||
-         storage_dtype(name, unused);
+         name == kRebuildParameterWithState || name == kOrderedDict || storage_dtype(name, unused);
 }
 
 class Unpickler {
  public:
   Unpickler(const ZipArchive& zip, std::string archive)
-      : zip_(zip), archive_(std::move(archive)), where_(zip.path() + " (" + archive_ + "/data.pkl)") {
+      : zip_(zip),
+        archive_(std::move(archive)),
+        where_(zip.path() + " (" + archive_ + "/data.pkl)") {
     const ZipArchive::Entry& pkl = zip_.stored(archive_ + "/data.pkl");
     data_ = zip_.file()->data() + pkl.data;
     size_ = pkl.size;
@@ -178,12 +192,14 @@ class Unpickler {
     return it->second;
   }
   void set_items(ValuePtr dict, const std::vector<ValuePtr>& kv) {
-    if (dict->kind != Value::Kind::Dict) throw fail(std::string("SETITEM on a ") + kind_name(dict->kind));
+    if (dict->kind != Value::Kind::Dict)
+      throw fail(std::string("SETITEM on a ") + kind_name(dict->kind));
     if (kv.size() % 2) throw fail("SETITEMS with an odd number of values");
     for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
   }
   void append(ValuePtr list, const std::vector<ValuePtr>& items) {
-    if (list->kind != Value::Kind::List) throw fail(std::string("APPEND on a ") + kind_name(list->kind));
+    if (list->kind != Value::Kind::List)
+      throw fail(std::string("APPEND on a ") + kind_name(list->kind));
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
   ValuePtr global(const std::string& module, const std::string& name) {
@@ -221,25 +237,21 @@ ValuePtr Unpickler::interpret() {
     switch (op) {
       case 0x80: take(1); break;  // PROTO
       case 0x95: take(8); break;  // FRAME: frames are only a buffering hint
-      case '.': {                 // STOP
-        ValuePtr result = pop();
-        if (!marks_.empty() || !stack_.empty()) throw fail("values left on the stack at STOP");
-        return result;
-      }
+      case '.': return pop();     // STOP
       case '}': push(make(K::Dict)); break;
       case ']': push(make(K::List)); break;
       case ')': push(make(K::Tuple)); break;
       case '(': marks_.push_back(stack_.size()); break;
-      case 'q': memo_put(le(1)); break;  // BINPUT
-      case 'r': memo_put(le(4)); break;  // LONG_BINPUT
-      case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
-      case 'h': push(memo_get(le(1))); break;  // BINGET
-      case 'j': push(memo_get(le(4))); break;  // LONG_BINGET
-      case 'X': push(string(text(le(4)))); break;  // BINUNICODE
-      case 0x8c: push(string(text(le(1)))); break;  // SHORT_BINUNICODE
-      case 0x8d: push(string(text(le(8)))); break;  // BINUNICODE8
-      case 'C': push(string(text(le(1)), K::Bytes)); break;  // SHORT_BINBYTES
-      case 'B': push(string(text(le(4)), K::Bytes)); break;  // BINBYTES
+      case 'q': memo_put(le(1)); break;                             // BINPUT
+      case 'r': memo_put(le(4)); break;                             // LONG_BINPUT
+      case 0x94: memo_put(memo_.size()); break;                     // MEMOIZE
+      case 'h': push(memo_get(le(1))); break;                       // BINGET
+      case 'j': push(memo_get(le(4))); break;                       // LONG_BINGET
+      case 'X': push(string(text(le(4)))); break;                   // BINUNICODE
+      case 0x8c: push(string(text(le(1)))); break;                  // SHORT_BINUNICODE
+      case 0x8d: push(string(text(le(8)))); break;                  // BINUNICODE8
+      case 'C': push(string(text(le(1)), K::Bytes)); break;         // SHORT_BINBYTES
+      case 'B': push(string(text(le(4)), K::Bytes)); break;         // BINBYTES
       case 'J': push(integer(static_cast<int32_t>(le(4)))); break;  // BININT
       case 'K': push(integer(static_cast<int64_t>(le(1)))); break;  // BININT1
       case 'M': push(integer(static_cast<int64_t>(le(2)))); break;  // BININT2
@@ -270,7 +282,7 @@ ValuePtr Unpickler::interpret() {
       case 'N': push(make(K::None)); break;
       case 't': push(tuple(pop_mark())); break;
       case 0x85: push(tuple({pop()})); break;  // TUPLE1
-      case 0x86: {                               // TUPLE2
+      case 0x86: {                             // TUPLE2
         ValuePtr b = pop(), a = pop();
         push(tuple({a, b}));
         break;
@@ -320,7 +332,8 @@ ValuePtr Unpickler::interpret() {
       }
       case 0x93: {  // STACK_GLOBAL
         ValuePtr name = pop(), module = pop();
-        if (name->kind != K::String || module->kind != K::String) throw fail("STACK_GLOBAL of non-strings");
+        if (name->kind != K::String || module->kind != K::String)
+          throw fail("STACK_GLOBAL of non-strings");
         push(global(module->s, name->s));
         break;
       }
@@ -329,11 +342,14 @@ ValuePtr Unpickler::interpret() {
         push(reduce(callable, args));
         break;
       }
-      case 'b': pop(); top(); break;  // BUILD: object state (e.g. _metadata) is not needed
+      case 'b':
+        pop();
+        top();
+        break;  // BUILD: object state (e.g. _metadata) is not needed
       case 'Q': push(persistent_load(pop())); break;  // BINPERSID
-      case '0': pop(); break;                          // POP
-      case '1': pop_mark(); break;                     // POP_MARK
-      case '2': push(top()); break;                    // DUP
+      case '0': pop(); break;                         // POP
+      case '1': pop_mark(); break;                    // POP_MARK
+      case '2': push(top()); break;                   // DUP
       default: {
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02x", op);
@@ -398,7 +414,8 @@ ValuePtr Unpickler::persistent_load(const ValuePtr& pid) {
 // metadata]): a strided view of the storage.
 ValuePtr Unpickler::rebuild_tensor(const std::vector<ValuePtr>& a) {
   auto ints = [&](const ValuePtr& v, const char* what) {
-    if (v->kind != Value::Kind::Tuple) throw fail(std::string("tensor ") + what + " is not a tuple");
+    if (v->kind != Value::Kind::Tuple)
+      throw fail(std::string("tensor ") + what + " is not a tuple");
     std::vector<int64_t> out;
     for (const ValuePtr& x : v->items) {
       if (x->kind != Value::Kind::Int || x->i < 0) {
@@ -415,25 +432,32 @@ ValuePtr Unpickler::rebuild_tensor(const std::vector<ValuePtr>& a) {
   int64_t offset = a[1]->i;
   std::vector<int64_t> size = ints(a[2], "size"), stride = ints(a[3], "stride");
   if (size.size() != stride.size()) throw fail("tensor size and stride differ in length");
-  // The last element the view reaches must lie inside the storage.
+  if (offset < 0) throw fail("negative storage offset " + std::to_string(offset));
+  // The element count (of the non-zero sizes: torch computes it for empty tensors too) must fit,
+  // and the last element the view reaches must lie inside the storage.
   bool empty = false;
-  uint64_t last = static_cast<uint64_t>(offset);
+  uint64_t last = static_cast<uint64_t>(offset), nonzero = 1;
   for (size_t d = 0; d < size.size(); ++d) {
-    if (size[d] == 0) empty = true;
-    uint64_t reach = 0;
-    if (size[d] > 0 && (__builtin_mul_overflow(static_cast<uint64_t>(size[d] - 1),
-                                               static_cast<uint64_t>(stride[d]), &reach) ||
-                        __builtin_add_overflow(last, reach, &last))) {
-      throw fail("tensor size and stride overflow");
+    if (size[d] == 0) {
+      empty = true;
+      continue;
+    }
+    uint64_t n = static_cast<uint64_t>(size[d]), reach = 0;
+    if (__builtin_mul_overflow(nonzero, n, &nonzero) || nonzero > uint64_t(INT64_MAX) ||
+        __builtin_mul_overflow(n - 1, static_cast<uint64_t>(stride[d]), &reach) ||
+        __builtin_add_overflow(last, reach, &last)) {
+      throw fail("tensor size " + c10::str(at::IntArrayRef(size)) + " and stride " +
+                 c10::str(at::IntArrayRef(stride)) + " overflow");
     }
   }
-  if (offset < 0 || (!empty && last >= static_cast<uint64_t>(storage.numel()))) {
+  if (!empty && last >= static_cast<uint64_t>(storage.numel())) {
     throw fail("a tensor of size " + c10::str(at::IntArrayRef(size)) + ", stride " +
                c10::str(at::IntArrayRef(stride)) + " and offset " + std::to_string(offset) +
                " reaches past its storage of " + std::to_string(storage.numel()) + " elements");
   }
   ValuePtr v = make(Value::Kind::Tensor);
-  v->tensor = empty ? torch::empty(size, storage.options()) : storage.as_strided(size, stride, offset);
+  v->tensor =
+      empty ? torch::empty(size, storage.options()) : storage.as_strided(size, stride, offset);
   return v;
 }
 
@@ -460,7 +484,8 @@ const ValuePtr* dict_get(const Value& dict, const std::string& key) {
 std::map<std::string, torch::Tensor> read_torch_checkpoint(const std::string& path) {
   auto file = MappedFile::open(path);
   if (file->size() >= 1 && file->data()[0] == 0x80) {
-    throw Error(path + " is in the legacy torch.save format (PyTorch < 1.6), which is not "
+    throw Error(path +
+                " is in the legacy torch.save format (PyTorch < 1.6), which is not "
                 "supported: re-save it with a newer PyTorch or convert it to safetensors");
   }
   ZipArchive zip(file);

@@ -6,10 +6,10 @@
 // the file when it names any other global.
 #pragma once
 
+#include <torch/types.h>
+
 #include <map>
 #include <string>
-
-#include <torch/types.h>
 
 namespace llamavid {
 

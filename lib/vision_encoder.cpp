@@ -39,7 +39,9 @@ EvaMlpImpl::EvaMlpImpl(const VisionConfig& config, const torch::TensorOptions& o
       "fc2", Linear(config.intermediate_size, config.hidden_size, /*bias=*/true, options));
 }
 
-torch::Tensor EvaMlpImpl::forward(const torch::Tensor& x) { return fc2(llamavid::gelu(fc1(x))); }
+torch::Tensor EvaMlpImpl::forward(const torch::Tensor& x) {
+  return fc2(llamavid::gelu(fc1(x)));
+}
 
 EvaBlockImpl::EvaBlockImpl(const VisionConfig& config, const torch::TensorOptions& options) {
   norm1 = register_module("norm1", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
@@ -63,7 +65,8 @@ VisionEncoderImpl::VisionEncoderImpl(const VisionConfig& config,
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
   patch_proj = patch_embed->register_module("proj", PatchConv2d(3, c, config.patch_size, options));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) blocks->push_back(EvaBlock(config, options));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i)
+    blocks->push_back(EvaBlock(config, options));
 }
 
 torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& pixels) {

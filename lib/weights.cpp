@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "error.h"
 #include "safetensors.h"
@@ -37,7 +36,8 @@ Format detect_format(const std::string& path) {
   size_t n = static_cast<size_t>(in.gcount());
   if (n >= 4 && std::string(head, 4) == "PK\x03\x04") return Format::TorchZip;
   if (n >= 1 && static_cast<unsigned char>(head[0]) == 0x80) {
-    throw Error(path + " is in the legacy torch.save format (PyTorch < 1.6), which is not "
+    throw Error(path +
+                " is in the legacy torch.save format (PyTorch < 1.6), which is not "
                 "supported: re-save it with a newer PyTorch (torch.save(torch.load(f), f2)) or "
                 "convert it to safetensors");
   }
@@ -242,7 +242,8 @@ std::set<std::string> load_into(torch::nn::Module& module, const WeightSet& weig
   for (auto& item : module.named_parameters(/*recurse=*/true)) {
     load(item.key(), item.value(), "parameter");
   }
-  for (auto& item : module.named_buffers(/*recurse=*/true)) load(item.key(), item.value(), "buffer");
+  for (auto& item : module.named_buffers(/*recurse=*/true))
+    load(item.key(), item.value(), "buffer");
   return consumed;
 }
 
@@ -265,8 +266,8 @@ void require_all_consumed(const WeightSet& weights, const std::set<std::string>&
   for (size_t i = 0; i < left.size() && i < shown; ++i) list += (i ? ", " : "") + left[i];
   if (left.size() > shown) list += ", ...";
   throw Error(std::to_string(left.size()) + " tensor(s) of " + weights.describe() +
-              (prefix.empty() ? "" : " under '" + prefix + "'") + " are not used by the model: " +
-              list);
+              (prefix.empty() ? "" : " under '" + prefix + "'") +
+              " are not used by the model: " + list);
 }
 
 }  // namespace llamavid

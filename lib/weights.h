@@ -2,14 +2,14 @@
 // walk that copies such tensors into a module's parameters and buffers by name.
 #pragma once
 
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <torch/nn/module.h>
-#include <torch/types.h>
 
 namespace llamavid {
 

@@ -46,7 +46,9 @@ class Reader {
 ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)) {
   const MappedFile& f = *file_;
   Reader r(f);
-  auto fail = [&](const std::string& what) { return Error("invalid zip " + f.path() + ": " + what); };
+  auto fail = [&](const std::string& what) {
+    return Error("invalid zip " + f.path() + ": " + what);
+  };
 
   // The end-of-central-directory record is the last thing in the file, before a comment of at
   // most 65535 bytes.
@@ -99,7 +101,8 @@ ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)
       uint16_t id = r.u16(x);
       uint64_t len = r.u16(x + 2);
       uint64_t field = x + 4, field_end = field + len;
-      if (field_end > pos + 46 + name_len + extra_len) throw fail("entry " + e.name + ": bad extra field");
+      if (field_end > pos + 46 + name_len + extra_len)
+        throw fail("entry " + e.name + ": bad extra field");
       if (id == kZip64Extra) {
         for (uint64_t* v : {&e.size, &compressed, &local}) {
           if (*v != 0xFFFFFFFFu) continue;
@@ -139,7 +142,8 @@ const ZipArchive::Entry& ZipArchive::stored(const std::string& name) const {
   if (e->flags & 1) throw Error("cannot read " + path() + ": entry " + name + " is encrypted");
   if (e->method != 0) {
     throw Error("cannot read " + path() + ": entry " + name + " is compressed (method " +
-                std::to_string(e->method) + "); torch.save writes uncompressed entries, so "
+                std::to_string(e->method) +
+                "); torch.save writes uncompressed entries, so "
                 "re-save the file with torch.save instead of re-zipping it");
   }
   return *e;

@@ -18,10 +18,10 @@ class ZipArchive {
  public:
   struct Entry {
     std::string name;
-    uint16_t method = 0;     // 0 = stored; anything else is compressed
+    uint16_t method = 0;  // 0 = stored; anything else is compressed
     uint16_t flags = 0;
-    uint64_t size = 0;       // uncompressed size
-    uint64_t data = 0;       // absolute offset of the entry's bytes in the file
+    uint64_t size = 0;  // uncompressed size
+    uint64_t data = 0;  // absolute offset of the entry's bytes in the file
   };
 
   // Reads the central directory of `file`; Error naming the file when it is not a valid zip.

@@ -18,7 +18,7 @@ using namespace llamavid;
 
 namespace {
 
-int64_t argmax(const torch::Tensor& logits) { return logits.argmax().item<int64_t>(); }
+int64_t greedy(const torch::Tensor& logits) { return logits.argmax().item<int64_t>(); }
 
 // A tiny model with random weights, for the behaviours that do not depend on the values.
 Llama tiny_model() {
@@ -69,7 +69,7 @@ TEST(Generate, GreedyMatchesReference) {
     GenerateOptions options;
     options.max_new_tokens = 12;
     options.eos_token_id = config.eos_token_id;
-    auto ids = generate(model, cache, logits, argmax, options);
+    auto ids = generate(model, cache, logits, greedy, options);
     EXPECT_EQ(ids, std::vector<int64_t>(expected.data_ptr<int64_t>(),
                                         expected.data_ptr<int64_t>() + expected.numel()))
         << name;
@@ -113,8 +113,9 @@ TEST(Generate, CallbackAborts) {
   auto cache = model->new_cache(1);
   auto logits = prefill(model, cache, prompt());
   int seen = 0;
-  auto ids = generate(model, cache, logits, argmax, GenerateOptions{},
-                      [&](int64_t) { return ++seen < 2; });
+  GenerateOptions options;
+  options.eos_token_id = -1;
+  auto ids = generate(model, cache, logits, greedy, options, [&](int64_t) { return ++seen < 2; });
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_EQ(seen, 2);
 }
@@ -144,7 +145,7 @@ TEST(Generate, PickerSeesLastLogits) {
     auto ids = torch::tensor(fed, torch::kLong).unsqueeze(0);
     auto full = model->forward(model->embed(ids)).select(1, ids.size(1) - 1)[0];
     worst = std::max(worst, (full - l).abs().max().item<double>());
-    int64_t next = argmax(l);
+    int64_t next = greedy(l);
     fed.push_back(next);
     return next;
   };
@@ -183,7 +184,8 @@ TEST(Generate, CacheReusableAfterGenerate) {
   auto first = prefill(model, cache, prompt().narrow(1, 0, 3));
   GenerateOptions options;
   options.max_new_tokens = 30;
-  generate(model, cache, first, argmax, options);
+  options.eos_token_id = -1;
+  generate(model, cache, first, greedy, options);
   cache.truncate(3);
   auto again = prefill(model, cache, prompt().narrow(1, 3, 2));
   auto fresh = model->new_cache(1);
@@ -195,9 +197,9 @@ TEST(Generate, CacheReusableAfterGenerate) {
 TEST(Generate, RejectsBadArguments) {
   Llama model = tiny_model();
   auto batch2 = model->new_cache(2);
-  EXPECT_THROW(generate(model, batch2, torch::zeros({32}), argmax, GenerateOptions{}), Error);
+  EXPECT_THROW(generate(model, batch2, torch::zeros({32}), greedy, GenerateOptions{}), Error);
   auto cache = model->new_cache(1);
-  EXPECT_THROW(generate(model, cache, torch::zeros({31}), argmax, GenerateOptions{}), Error);
-  EXPECT_THROW(generate(model, cache, torch::zeros({2, 1, 32}), argmax, GenerateOptions{}),
+  EXPECT_THROW(generate(model, cache, torch::zeros({31}), greedy, GenerateOptions{}), Error);
+  EXPECT_THROW(generate(model, cache, torch::zeros({2, 1, 32}), greedy, GenerateOptions{}),
                Error);
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,7 @@ const std::vector<std::string> kTexts = {
     "\ttab\tseparated",
     "digits 12345 and [01:23:45]",
     "</s> <s> <unk> as plain text",
+    "a\u2581b written with the space symbol",
     "",
 };
 
@@ -51,36 +53,111 @@ const std::vector<std::string> kImageTexts = {
     "",
 };
 
-std::string model_path_in(const std::string& dir) { return dir + "/tiny.model"; }
+// Raw byte strings (hex), several not valid UTF-8: truncated, stray, surrogate, overlong, too big.
+const std::vector<std::string> kHexTexts = {"6162ff6364", "e282", "41eda08042", "c0af",
+                                            "f4908080", "e282ac", "2020", "f09f8eac0a", "ff"};
+
+std::vector<std::string> corpus_lines() {
+  std::ifstream in(test::source_dir() + "/golden/spm_corpus.txt");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Id lists for decode: control, unknown and byte pieces (ids 0..258 in both models) mixed with
+// any piece, drawn with a fixed seed.
+std::vector<std::vector<int64_t>> decode_cases(int64_t vocab_size) {
+  std::mt19937 rng(2024);
+  std::vector<std::vector<int64_t>> cases;
+  for (int n = 0; n < 300; ++n) {
+    std::vector<int64_t> ids(1 + rng() % 10);
+    for (int64_t& id : ids) {
+      const unsigned kind = rng() % 6;
+      id = kind < 2 ? 3 + rng() % 256 : kind == 2 ? rng() % 3 : rng() % vocab_size;
+    }
+    cases.push_back(ids);
+  }
+  return cases;
+}
+
+std::string hex_to_bytes(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+// Runs python3-sentencepiece on `model` for the given texts; returns its golden.json.
+json python_goldens(const std::string& model, const std::string& dir,
+                    const std::vector<std::string>& texts, int64_t vocab_size) {
+  json strings = {{"encode", texts},
+                  {"encode_hex", kHexTexts},
+                  {"decode", decode_cases(vocab_size)},
+                  {"images", kImageTexts}};
+  test::write_file(dir + "/strings.json", strings.dump());
+  test::run_python("sentencepiece_golden.py", "golden " + model + " " + dir + "/strings.json " +
+                                                  dir + "/golden.json");
+  std::ifstream in(dir + "/golden.json");
+  return in ? json::parse(in) : json();
+}
+
+std::vector<int64_t> ids_of(const json& j) { return j.get<std::vector<int64_t>>(); }
+
+// Checks every golden of `g` against `tokenizer`; `round_trip` also asks decode(encode(text))
+// to give the text back.
+void expect_goldens(const SentencePieceTokenizer& tokenizer, const json& g, bool round_trip) {
+  EXPECT_EQ(tokenizer.vocab_size(), g["vocab_size"].get<int64_t>());
+  EXPECT_EQ(tokenizer.bos_id(), g["bos"].get<int64_t>());
+  EXPECT_EQ(tokenizer.eos_id(), g["eos"].get<int64_t>());
+  EXPECT_EQ(tokenizer.unk_id(), g["unk"].get<int64_t>());
+  for (const json& c : g["encode"]) {
+    const std::string text = c["text"];
+    const std::vector<int64_t> ids = tokenizer.encode(text);
+    EXPECT_EQ(ids, ids_of(c["ids"])) << "encode: " << text;
+    for (size_t i = 0; i < ids.size() && i < c["pieces"].size(); ++i) {
+      EXPECT_EQ(tokenizer.id_to_piece(ids[i]), c["pieces"][i].get<std::string>());
+    }
+    EXPECT_EQ(tokenizer.decode(ids_of(c["ids"])), c["decoded"].get<std::string>())
+        << "decode of: " << text;
+    if (round_trip) {
+      EXPECT_EQ(tokenizer.decode(ids), text);
+    }
+  }
+  for (const json& c : g["encode_hex"]) {
+    EXPECT_EQ(tokenizer.encode(hex_to_bytes(c["hex"])), ids_of(c["ids"]))
+        << "encode of bytes " << c["hex"].get<std::string>();
+  }
+  for (const json& c : g["decode"]) {
+    EXPECT_EQ(tokenizer.decode(ids_of(c["ids"])), c["text"].get<std::string>())
+        << "decode of " << c["ids"].dump();
+  }
+  for (const json& c : g["images"]) {
+    const std::string text = c["text"];
+    EXPECT_EQ(tokenize_with_images(tokenizer, text), ids_of(c["ids"])) << "images: " << text;
+  }
+}
 
 // Trains the tiny model and writes the Python goldens once for the whole suite.
 class TinyModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = test::scratch_dir("sentencepiece");
-    json strings = {{"encode", kTexts}, {"images", kImageTexts}};
-    test::write_file(dir_ + "/strings.json", strings.dump());
-    test::run_python("sentencepiece_golden.py",
-                     test::source_dir() + "/golden/spm_corpus.txt " + dir_ + "/strings.json " +
-                         dir_);
-    std::ifstream in(dir_ + "/golden.json");
-    if (in) golden_ = json::parse(in);
+    test::run_python("sentencepiece_golden.py", "train " + test::source_dir() +
+                                                    "/golden/spm_corpus.txt " + model_path());
   }
 
   void SetUp() override {
-    ASSERT_FALSE(golden_.is_null()) << "the reference script wrote no golden.json in " << dir_;
-    tokenizer_ = std::make_unique<SentencePieceTokenizer>(model_path_in(dir_));
+    tokenizer_ = std::make_unique<SentencePieceTokenizer>(model_path());
   }
 
+  static std::string model_path() { return dir_ + "/tiny.model"; }
+
   static std::string dir_;
-  static json golden_;
   std::unique_ptr<SentencePieceTokenizer> tokenizer_;
 };
 
 std::string TinyModel::dir_;
-json TinyModel::golden_;
-
-std::vector<int64_t> ids_of(const json& j) { return j.get<std::vector<int64_t>>(); }
 
 std::string error_of(const std::function<void()>& fn) {
   try {
@@ -91,10 +168,14 @@ std::string error_of(const std::function<void()>& fn) {
   return "";
 }
 
-std::unique_ptr<SentencePieceTokenizer> llama_tokenizer() {
+std::string llama_model_path() {
   const std::string data = test::shared_data_dir();
-  if (data.empty()) return nullptr;
-  return std::make_unique<SentencePieceTokenizer>(data + "/llama2-tokenizer/tokenizer.model");
+  return data.empty() ? "" : data + "/llama2-tokenizer/tokenizer.model";
+}
+
+std::unique_ptr<SentencePieceTokenizer> llama_tokenizer() {
+  const std::string path = llama_model_path();
+  return path.empty() ? nullptr : std::make_unique<SentencePieceTokenizer>(path);
 }
 
 #define SKIP_WITHOUT_LLAMA(tok)                                                        \
@@ -103,51 +184,16 @@ std::unique_ptr<SentencePieceTokenizer> llama_tokenizer() {
 
 }  // namespace
 
-// Vocabulary size and special ids match the Python processor.
-TEST_F(TinyModel, SpecialIds) {
-  EXPECT_EQ(tokenizer_->vocab_size(), golden_["vocab_size"].get<int64_t>());
-  EXPECT_EQ(tokenizer_->bos_id(), golden_["bos"].get<int64_t>());
-  EXPECT_EQ(tokenizer_->eos_id(), golden_["eos"].get<int64_t>());
-  EXPECT_EQ(tokenizer_->unk_id(), golden_["unk"].get<int64_t>());
-}
-
-// encode gives python3-sentencepiece's ids for every text (no BOS, dummy prefix).
-TEST_F(TinyModel, EncodeMatchesPython) {
-  ASSERT_EQ(golden_["encode"].size(), kTexts.size());
-  for (const json& g : golden_["encode"]) {
-    const std::string text = g["text"];
-    EXPECT_EQ(tokenizer_->encode(text), ids_of(g["ids"])) << "text: " << text;
-  }
-}
-
-// id_to_piece gives python3-sentencepiece's pieces.
-TEST_F(TinyModel, PiecesMatchPython) {
-  for (const json& g : golden_["encode"]) {
-    const std::vector<int64_t> ids = ids_of(g["ids"]);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      EXPECT_EQ(tokenizer_->id_to_piece(ids[i]), g["pieces"][i].get<std::string>())
-          << "text: " << g["text"].get<std::string>();
-    }
-  }
-}
-
-// decode matches Python and gives back the original text (byte fallback loses nothing).
-TEST_F(TinyModel, DecodeRoundTrip) {
-  for (const json& g : golden_["encode"]) {
-    const std::string text = g["text"];
-    const std::string decoded = tokenizer_->decode(ids_of(g["ids"]));
-    EXPECT_EQ(decoded, g["decoded"].get<std::string>()) << "text: " << text;
-    EXPECT_EQ(decoded, text);
-  }
-}
-
-// tokenize_with_images matches LLaVA's tokenizer_image_token written in Python.
-TEST_F(TinyModel, ImageSplicingMatchesPython) {
-  ASSERT_EQ(golden_["images"].size(), kImageTexts.size());
-  for (const json& g : golden_["images"]) {
-    const std::string text = g["text"];
-    EXPECT_EQ(tokenize_with_images(*tokenizer_, text), ids_of(g["ids"])) << "text: " << text;
-  }
+// Encode, decode, pieces and image splicing match python3-sentencepiece on the tiny model,
+// for the test texts and every corpus line; decode(encode(text)) gives the text back.
+TEST_F(TinyModel, MatchesPython) {
+  std::vector<std::string> texts = kTexts;
+  for (const std::string& line : corpus_lines()) texts.push_back(line);
+  const json g = python_goldens(model_path(), dir_, texts, tokenizer_->vocab_size());
+  ASSERT_FALSE(g.is_null()) << "the reference script wrote no golden.json in " << dir_;
+  ASSERT_EQ(g["encode"].size(), texts.size());
+  ASSERT_EQ(g["images"].size(), kImageTexts.size());
+  expect_goldens(*tokenizer_, g, true);
 }
 
 // Adjacent "<image>" give consecutive -200 with one BOS in front and nothing between.
@@ -228,6 +274,39 @@ TEST(SentencePiece, CorruptFileThrows) {
   test::write_file(path, "this is not a sentencepiece model\n");
   const std::string message = error_of([&] { SentencePieceTokenizer tokenizer(path); });
   EXPECT_NE(message.find(path), std::string::npos) << message;
+}
+
+// A model file cut short is an Error naming the path, not a crash.
+TEST_F(TinyModel, TruncatedFileThrows) {
+  std::ifstream in(model_path(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string path = test::scratch_dir("sentencepiece_truncated") + "/cut.model";
+  test::write_file(path, bytes.substr(0, bytes.size() / 2));
+  const std::string message = error_of([&] { SentencePieceTokenizer tokenizer(path); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+}
+
+// A model that is not LLaMA-style (spm_train defaults: unigram, NFKC) is refused clearly.
+TEST(SentencePiece, UnsupportedModelThrows) {
+  const std::string path = test::scratch_dir("sentencepiece_unigram") + "/unigram.model";
+  test::run_python("sentencepiece_golden.py",
+                   "train_unigram " + test::source_dir() + "/golden/spm_corpus.txt " + path);
+  const std::string message = error_of([&] { SentencePieceTokenizer tokenizer(path); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("not supported"), std::string::npos) << message;
+}
+
+// The real LLaMA tokenizer matches python3-sentencepiece on the test texts, the corpus lines,
+// invalid UTF-8, random id lists and image splicing.
+TEST(LlamaTokenizer, MatchesPython) {
+  auto tok = llama_tokenizer();
+  SKIP_WITHOUT_LLAMA(tok);
+  std::vector<std::string> texts = kTexts;
+  for (const std::string& line : corpus_lines()) texts.push_back(line);
+  const std::string dir = test::scratch_dir("sentencepiece_llama");
+  const json g = python_goldens(llama_model_path(), dir, texts, tok->vocab_size());
+  ASSERT_FALSE(g.is_null()) << "the reference script wrote no golden.json in " << dir;
+  expect_goldens(*tok, g, true);
 }
 
 // The real LLaMA tokenizer: vocabulary and special ids of the released checkpoints.

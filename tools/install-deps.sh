@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config cmake
   libtorch-dev libopenblas0-pthread
-  libopencv-dev libsentencepiece-dev sentencepiece libicu-dev nlohmann-json3-dev libgtest-dev
+  libopencv-dev sentencepiece libicu-dev nlohmann-json3-dev libgtest-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp

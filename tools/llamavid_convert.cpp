@@ -81,7 +81,7 @@ std::vector<std::pair<std::string, torch::Tensor>> gather(const ModelConfig& con
   return out;
 }
 
-void copy_file(const fs::path& from, const fs::path& to) {
+void copy_into(const fs::path& from, const fs::path& to) {
   if (!fs::is_regular_file(from)) throw Error(from.string() + ": file is missing");
   fs::copy_file(from, to, fs::copy_options::overwrite_existing);
 }
@@ -110,9 +110,9 @@ int run(const CliArgs& args) {
   fs::create_directories(out_dir);
   save_safetensors((out_dir / "model.safetensors").string(), tensors,
                    {{"format", "pt"}, {"producer", "llamavid-convert"}});
-  copy_file(ckpt_dir / "config.json", out_dir / "config.json");
-  copy_file(ckpt_dir / "tokenizer.model", out_dir / "tokenizer.model");
-  copy_file(vocab, out_dir / "vocab.txt");
+  copy_into(ckpt_dir / "config.json", out_dir / "config.json");
+  copy_into(ckpt_dir / "tokenizer.model", out_dir / "tokenizer.model");
+  copy_into(vocab, out_dir / "vocab.txt");
   std::cout << "wrote " << tensors.size() << " tensors to " << out_dir.string() << "\n";
   return 0;
 }

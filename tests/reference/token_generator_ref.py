@@ -72,8 +72,9 @@ def content_tokens(sd, x, mcfg, prefix=PREFIX):
 def text_queries(sd, qformer_feats, input_ids, attention_mask, mcfg, prefix=PREFIX):
     """qformer_feats [T,N',Cv], input_ids / attention_mask [1,L] -> [T,Q,Cv]."""
     t = qformer_feats.shape[0]
-    image = F.layer_norm(qformer_feats, (qformer_feats.shape[-1],), sd[prefix + "vlm_att_ln.weight"],
-                         sd[prefix + "vlm_att_ln.bias"], 1e-5)
+    # vlm_att_ln: torch.nn.LayerNorm with its default eps 1e-5.
+    image = F.layer_norm(qformer_feats, (qformer_feats.shape[-1],),
+                         sd[prefix + "vlm_att_ln.weight"], sd[prefix + "vlm_att_ln.bias"], 1e-5)
     query = sd[prefix + "vlm_att_query"].expand(t, -1, -1)
     out = qformer_forward(sd, query, input_ids.expand(t, -1), attention_mask.expand(t, -1), image,
                           mcfg["qformer"], prefix + "vlm_att_encoder.bert.")

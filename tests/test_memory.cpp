@@ -1,0 +1,84 @@
+// The token memory: order, thinning of the oldest half, spans and frame-weighted merging.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "error.h"
+#include "memory.h"
+
+using namespace llamavid;
+
+namespace {
+
+MemoryEntry entry(int64_t t_ns, float value) {
+  MemoryEntry e;
+  e.start_ns = e.end_ns = t_ns;
+  e.features = torch::full({3, 2}, value);
+  e.content = torch::full({1, 4}, value);
+  return e;
+}
+
+constexpr int64_t kSecond = 1000000000;
+
+}  // namespace
+
+// Entries accumulate in order and report the span they cover.
+TEST(Memory, AppendsInOrder) {
+  TokenMemory m;
+  for (int i = 0; i < 5; ++i) m.append(entry(i * kSecond, i));
+  EXPECT_EQ(m.size(), 5);
+  EXPECT_EQ(m.start_ns(), 0);
+  EXPECT_EQ(m.end_ns(), 4 * kSecond);
+  EXPECT_EQ(m.bytes(), 5 * (6 + 4) * 4);
+  EXPECT_THROW(m.append(entry(kSecond, 0)), Error);
+}
+
+// Over budget, the oldest half is merged pairwise; the newest entries stay untouched and the
+// memory still reaches back to the first frame.
+TEST(Memory, ThinsOldestHalf) {
+  TokenMemory m(MemoryBudget{8});
+  for (int i = 0; i < 9; ++i) m.append(entry(i * kSecond, i));
+  ASSERT_EQ(m.size(), 7);  // 4 oldest -> 2, 5 newest kept
+  EXPECT_EQ(m.entries()[0].start_ns, 0);
+  EXPECT_EQ(m.entries()[0].end_ns, kSecond);
+  EXPECT_EQ(m.entries()[0].frames, 2);
+  EXPECT_FLOAT_EQ(m.entries()[0].content[0][0].item<float>(), 0.5f);
+  EXPECT_EQ(m.entries()[2].start_ns, 4 * kSecond);
+  EXPECT_EQ(m.entries()[2].frames, 1);
+  EXPECT_EQ(m.start_ns(), 0);
+  EXPECT_EQ(m.end_ns(), 8 * kSecond);
+}
+
+// However long the stream, the size stays within budget and the start is kept.
+TEST(Memory, StaysBoundedOverLongStreams) {
+  TokenMemory m(MemoryBudget{16});
+  int64_t frames = 0;
+  for (int i = 0; i < 10000; ++i) {
+    m.append(entry(i * kSecond, 1.0f));
+    EXPECT_LE(m.size(), 16);
+  }
+  for (const auto& e : m.entries()) frames += e.frames;
+  EXPECT_EQ(frames, 10000);
+  EXPECT_EQ(m.start_ns(), 0);
+  EXPECT_EQ(m.end_ns(), 9999 * kSecond);
+}
+
+// Merging weighs each side by the frames it holds.
+TEST(Memory, MergeIsFrameWeighted) {
+  MemoryEntry a = entry(0, 0.0f), b = entry(5 * kSecond, 3.0f);
+  a.frames = 2;
+  b.frames = 1;
+  MemoryEntry m = merge_entries(a, b);
+  EXPECT_EQ(m.frames, 3);
+  EXPECT_EQ(m.end_ns, 5 * kSecond);
+  EXPECT_FLOAT_EQ(m.features[0][0].item<float>(), 1.0f);
+}
+
+// Lowering the budget thins at once.
+TEST(Memory, BudgetChangeThins) {
+  TokenMemory m;
+  for (int i = 0; i < 20; ++i) m.append(entry(i * kSecond, i));
+  m.set_budget(MemoryBudget{4});
+  EXPECT_LE(m.size(), 4);
+  EXPECT_EQ(m.start_ns(), 0);
+}

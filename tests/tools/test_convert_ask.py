@@ -1,0 +1,176 @@
+"""llamavid-convert and llamavid-ask --image --dump on checkpoints in the released layout.
+
+A tiny checkpoint is written by tests/reference/make_released_checkpoint.py (torch.save bf16
+shards with an index, tokenizer.model, vocab.txt); the converted model must give the plain
+PyTorch reference's context/content tokens and greedy answer ids. Bad checkpoints must fail
+with a message naming the file and the tensor.
+
+usage: test_convert_ask.py LLAMAVID_CONVERT LLAMAVID_ASK SCRATCH_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import safetensors_io  # noqa: E402
+
+CONVERT, ASK, SCRATCH = sys.argv[1:4]
+
+
+def make_checkpoint(name, style, external=False):
+    out = os.path.join(SCRATCH, name)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    cmd = [sys.executable, os.path.join(HERE, "..", "reference", "make_released_checkpoint.py"),
+           out, style] + (["--external-tower"] if external else [])
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+class ConvertAndAsk(unittest.TestCase):
+    def check_parity(self, case, style, external):
+        out = make_checkpoint(case, style, external)
+        model = os.path.join(out, "model")
+        convert = [CONVERT, "--checkpoint", os.path.join(out, "checkpoint"), "--out", model]
+        if external:
+            convert += ["--vision-tower", os.path.join(out, "eva_vit_g.pth")]
+        r = run(convert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(model)),
+                         ["config.json", "model.safetensors", "tokenizer.model", "vocab.txt"])
+        with open(os.path.join(out, "question.txt")) as f:
+            question = f.read()
+        frames = sorted(p for p in os.listdir(out) if p.startswith("frame_"))
+        cmd = [ASK, "--model", model, "--device", "cpu", "--max-new-tokens", "8",
+               "--dump", os.path.join(out, "dump")]
+        for p in frames:
+            cmd += ["--image", os.path.join(out, p)]
+        r = run(cmd + [question])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = safetensors_io.load(os.path.join(out, "dump", "tokens.safetensors"))
+        want = safetensors_io.load(os.path.join(out, "expected.safetensors"))
+        for name in ("context", "content"):
+            self.assertEqual(got[name].shape, want[name].shape, name)
+            diff = (got[name] - want[name]).abs().max().item()
+            self.assertLessEqual(diff, 1e-4, "%s differs by %g" % (name, diff))
+        self.assertEqual(got["answer_ids"].tolist(), want["answer_ids"].tolist())
+        with open(os.path.join(out, "expected_answer.txt")) as f:
+            self.assertEqual(r.stdout.strip(), f.read().strip())
+
+    # Short-video layout (vicuna_v1, one <image> block), vision tower inside the shards.
+    def test_video_checkpoint(self):
+        self.check_parity("video", "video", external=False)
+
+    # Long-video layout (movie wrapper, two slots per frame, rope scaling), LAVIS tower file.
+    def test_movie_checkpoint_external_tower(self):
+        self.check_parity("movie", "movie", external=True)
+
+
+class BadCheckpoints(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = make_checkpoint("bad_base", "video")
+
+    def copy(self, name):
+        dst = os.path.join(SCRATCH, name)
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(os.path.join(self.base, "checkpoint"), dst)
+        return dst
+
+    def convert_fails(self, ckpt, *needles):
+        shutil.rmtree(ckpt + "_out", ignore_errors=True)
+        r = run([CONVERT, "--checkpoint", ckpt, "--out", ckpt + "_out"])
+        self.assertNotEqual(r.returncode, 0)
+        for n in needles:
+            self.assertIn(n, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(ckpt + "_out", "model.safetensors")))
+
+    def edit_shard(self, ckpt, fn):
+        with open(os.path.join(ckpt, "pytorch_model.bin.index.json")) as f:
+            index = json.load(f)
+        shard = index["weight_map"]["model.norm.weight"]
+        path = os.path.join(ckpt, shard)
+        sd = torch.load(path)
+        fn(sd)
+        torch.save(sd, path)
+        # Keep the index in step with the shard, as a real (if wrong) checkpoint would be.
+        index["weight_map"] = {k: v for k, v in index["weight_map"].items() if v != shard}
+        index["weight_map"].update({k: shard for k in sd})
+        with open(os.path.join(ckpt, "pytorch_model.bin.index.json"), "w") as f:
+            json.dump(index, f)
+        return shard
+
+    # A tensor missing from the checkpoint names the tensor.
+    def test_missing_tensor(self):
+        ckpt = self.copy("bad_missing")
+        self.edit_shard(ckpt, lambda sd: sd.pop("model.norm.weight"))
+        self.convert_fails(ckpt, "model.norm.weight", "missing")
+
+    # An index naming a tensor its shard lacks names both.
+    def test_index_out_of_step(self):
+        ckpt = self.copy("bad_index")
+        with open(os.path.join(ckpt, "pytorch_model.bin.index.json")) as f:
+            index = json.load(f)
+        index["weight_map"]["model.ghost.weight"] = "pytorch_model-00001-of-00002.bin"
+        with open(os.path.join(ckpt, "pytorch_model.bin.index.json"), "w") as f:
+            json.dump(index, f)
+        self.convert_fails(ckpt, "model.ghost.weight", "pytorch_model-00001-of-00002.bin")
+
+    # A wrong shape names the tensor, both shapes and the file.
+    def test_wrong_shape(self):
+        ckpt = self.copy("bad_shape")
+        shard = self.edit_shard(ckpt, lambda sd: sd.__setitem__("model.norm.weight",
+                                                                 torch.zeros(63, dtype=torch.bfloat16)))
+        self.convert_fails(ckpt, "model.norm.weight", "[63]", "[64]", shard)
+
+    # A tensor the model does not have is refused by name.
+    def test_extra_tensor(self):
+        ckpt = self.copy("bad_extra")
+        self.edit_shard(ckpt, lambda sd: sd.__setitem__("model.surprise.weight", torch.zeros(2)))
+        self.convert_fails(ckpt, "model.surprise.weight")
+
+    # A truncated shard names the file.
+    def test_truncated_shard(self):
+        ckpt = self.copy("bad_truncated")
+        path = os.path.join(ckpt, "pytorch_model-00001-of-00002.bin")
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.truncate(size // 2)
+        self.convert_fails(ckpt, "pytorch_model-00001-of-00002.bin")
+
+    # Missing tokenizer.model or vocab.txt are named.
+    def test_missing_tokenizers(self):
+        ckpt = self.copy("bad_tokenizer")
+        os.remove(os.path.join(ckpt, "tokenizer.model"))
+        self.convert_fails(ckpt, "tokenizer.model")
+        ckpt = self.copy("bad_vocab")
+        os.remove(os.path.join(ckpt, "vocab.txt"))
+        self.convert_fails(ckpt, "vocab")
+
+    # A broken config.json is named.
+    def test_bad_config(self):
+        ckpt = self.copy("bad_config")
+        with open(os.path.join(ckpt, "config.json"), "w") as f:
+            f.write("{\"hidden_size\": ")
+        self.convert_fails(ckpt, "config.json")
+
+    # llamavid-ask on a model directory without weights fails with a clear message.
+    def test_ask_missing_model(self):
+        r = run([ASK, "--model", os.path.join(SCRATCH, "nowhere"), "--image", "x.png", "q?"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nowhere", r.stderr)
+
+
+if __name__ == "__main__":
+    os.makedirs(SCRATCH, exist_ok=True)
+    unittest.main(argv=[sys.argv[0], "-v"])
