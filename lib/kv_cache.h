@@ -1,8 +1,9 @@
 // The LLaMA key/value cache: keys and values of every decoder layer for the positions a stream
 // has seen, so that each new block (a question, one generated token) only attends to them.
 // Storage per layer is [B, kv_heads, capacity, head_dim]; positions [0, length()) are valid.
-// Capacity grows by half when full (or is set once with reserve), so appending a token does not
-// reallocate. One cache belongs to one stream: it is not safe to use from several threads.
+// Capacity grows by half (at least 16 positions) when full, or is set once with reserve, so
+// appending a token rarely reallocates. One cache belongs to one stream: it is not safe to use
+// from several threads.
 #pragma once
 
 #include <cstdint>

@@ -120,7 +120,8 @@ void expect_goldens(const SentencePieceTokenizer& tokenizer, const json& g, bool
     }
     EXPECT_EQ(tokenizer.decode(ids_of(c["ids"])), c["decoded"].get<std::string>())
         << "decode of: " << text;
-    if (round_trip) {
+    // A literal "▁" is a space to SentencePiece, so only texts without it come back as is.
+    if (round_trip && text.find("\u2581") == std::string::npos) {
       EXPECT_EQ(tokenizer.decode(ids), text);
     }
   }
