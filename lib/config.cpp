@@ -154,6 +154,14 @@ int64_t ModelConfig::content_tokens_per_frame() const {
   return prompt_feature_count();
 }
 
+bool parse_time_markers(const std::string& name, TimeMarkers& out) {
+  if (name == "none") out = TimeMarkers::None;
+  else if (name == "start") out = TimeMarkers::Start;
+  else if (name == "span") out = TimeMarkers::Span;
+  else return false;
+  return true;
+}
+
 ModelConfig parse_config(const std::string& json_text, const std::string& origin) {
   json j;
   try {
@@ -227,6 +235,15 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   if (style == "video") c.prompt_style = PromptStyle::Video;
   else if (style == "movie") c.prompt_style = PromptStyle::Movie;
   else if (!style.empty()) fail(origin, "llamavid_prompt must be 'video' or 'movie'");
+
+  c.time_markers = c.prompt_style == PromptStyle::Movie ? TimeMarkers::Start : TimeMarkers::None;
+  std::string markers;
+  read_string(j, "llamavid_time_markers", markers, origin);
+  if (!markers.empty() && !parse_time_markers(markers, c.time_markers))
+    fail(origin, "llamavid_time_markers must be 'none', 'start' or 'span'");
+  read_double(j, "llamavid_merge_threshold", c.merge_threshold, origin);
+  if (c.merge_threshold < 0.0 || c.merge_threshold > 1.0)
+    fail(origin, "llamavid_merge_threshold must be in [0, 1]");
 
   double scaled = static_cast<double>(c.llm.max_position_embeddings) * c.llm.rope_scaling_factor;
   c.max_token = max_token > 0 ? max_token : static_cast<int64_t>(std::llround(scaled));

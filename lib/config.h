@@ -72,6 +72,13 @@ enum class PromptStyle {
   Movie,  // long-video checkpoint: "<image><image>" per frame inside the movie wrapper
 };
 
+// Text after each memory entry in the movie layout, where LLaMA-VID puts subtitles.
+enum class TimeMarkers {
+  None,
+  Start,  // "[01:02:03]": when the entry starts
+  Span,   // "[01:02:03-01:05:00, 00:02:57]": start, end (last frame) and end - start
+};
+
 struct ModelConfig {
   VisionConfig vision;
   QFormerConfig qformer;
@@ -88,6 +95,11 @@ struct ModelConfig {
   // times the RoPE scaling factor).
   int64_t max_token = 4096;
   PromptStyle prompt_style = PromptStyle::Video;
+  // llamavid's own keys: the markers the model reads (llamavid_time_markers: none, start, span;
+  // default start for the movie layout, none otherwise) and the cosine similarity above which
+  // alike frames merge into one memory entry (llamavid_merge_threshold; 0: never).
+  TimeMarkers time_markers = TimeMarkers::None;
+  double merge_threshold = 0.0;
 
   // Features per frame that context and content tokens are made from: LLaMA-VID drops the
   // first (CLS) token only when mm_vision_select_feature is "patch" and the count is odd.
@@ -95,6 +107,9 @@ struct ModelConfig {
   // Content tokens per frame (1 for mean, N^2 for grid, every prompt feature for none).
   int64_t content_tokens_per_frame() const;
 };
+
+// "none", "start", "span" -> TimeMarkers; false for anything else.
+bool parse_time_markers(const std::string& name, TimeMarkers& out);
 
 // Parses config.json text. `origin` names the file in error messages.
 ModelConfig parse_config(const std::string& json_text, const std::string& origin);

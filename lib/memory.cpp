@@ -26,12 +26,17 @@ MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
   m.frames = a.frames + b.frames;
   m.features = weighted_mean(a.features, a.frames, b.features, b.frames);
   m.content = weighted_mean(a.content, a.frames, b.content, b.frames);
+  m.signature = weighted_mean(a.signature, a.frames, b.signature, b.frames);
   return m;
 }
 
 void TokenMemory::append(MemoryEntry entry) {
   if (!entries_.empty() && entry.start_ns < entries_.back().start_ns)
     throw Error("memory: entries must arrive in stream order");
+  if (alike(entry)) {
+    entries_.back() = merge_entries(entries_.back(), entry);
+    return;
+  }
   entries_.push_back(std::move(entry));
   if (budget_.max_entries > 0 && size() > budget_.max_entries) thin();
 }
@@ -41,9 +46,19 @@ void TokenMemory::set_budget(MemoryBudget budget) {
   while (budget_.max_entries > 0 && size() > budget_.max_entries) thin();
 }
 
+bool TokenMemory::alike(const MemoryEntry& entry) const {
+  if (budget_.merge_threshold <= 0.0 || entries_.empty()) return false;
+  const torch::Tensor& a = entries_.back().signature;
+  const torch::Tensor& b = entry.signature;
+  if (!a.defined() || !b.defined()) return false;
+  const double cos = torch::cosine_similarity(a.flatten(), b.flatten(), 0).item<double>();
+  return cos >= budget_.merge_threshold;
+}
+
 int64_t TokenMemory::bytes() const {
   int64_t total = 0;
-  for (const auto& e : entries_) total += tensor_bytes(e.features) + tensor_bytes(e.content);
+  for (const auto& e : entries_)
+    total += tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.signature);
   return total;
 }
 

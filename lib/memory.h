@@ -18,19 +18,25 @@ struct MemoryEntry {
   torch::Tensor features;
   // Content token(s) [K, C]: they depend on the frame only, so they are made once.
   torch::Tensor content;
+  // What "alike" is measured on: the mean vision feature [Cv] (float32), a frame-weighted mean
+  // over merged frames.
+  torch::Tensor signature;
 };
 
 struct MemoryBudget {
   // Entries kept before the oldest half is thinned; 0 means no limit.
   int64_t max_entries = 0;
+  // A new frame whose signature has at least this cosine similarity with the newest entry's is
+  // merged into it (static scenes collapse into one timed entry); 0 never merges.
+  double merge_threshold = 0.0;
 };
 
 class TokenMemory {
  public:
   explicit TokenMemory(MemoryBudget budget = {}) : budget_(budget) {}
 
-  // Adds the newest entry (its start must not precede the newest entry's), then thins when the
-  // budget is exceeded.
+  // Adds the newest entry (its start must not precede the newest entry's), or merges it into
+  // the newest one when they are alike; then thins when the budget is exceeded.
   void append(MemoryEntry entry);
   void clear() { entries_.clear(); }
   void set_budget(MemoryBudget budget);
@@ -44,6 +50,7 @@ class TokenMemory {
   int64_t bytes() const;
 
  private:
+  bool alike(const MemoryEntry& entry) const;
   void thin();
 
   MemoryBudget budget_;

@@ -67,6 +67,9 @@ std::string build_prompt(const std::string& question, PromptStyle style,
 
 std::vector<int64_t> tokenize_with_images(const SentencePieceTokenizer& tokenizer,
                                           const std::string& text) {
+  if (tokenizer.bos_id() < 0) {
+    throw Error("tokenizer '" + tokenizer.path() + "' has no BOS piece, which prompts start with");
+  }
   std::vector<int64_t> ids = {tokenizer.bos_id()};
   size_t start = 0;
   while (true) {

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "preprocess.h"
 #include "prompt.h"
+#include "prompt_embeddings.h"
 #include "sampler.h"
 
 namespace llamavid {
@@ -63,14 +64,30 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+void check_options(const SessionOptions& o) {
+  if (o.time_markers != "auto" && o.time_markers != "none" && o.time_markers != "start" &&
+      o.time_markers != "span")
+    throw Error("time markers must be auto, none, start or span, not '" + o.time_markers + "'");
+  if (o.merge_threshold > 1.0) throw Error("the merge threshold must be at most 1");
+  if (o.max_new_tokens < 1) throw Error("max-new-tokens must be at least 1");
+}
+
 }  // namespace
 
-std::string format_time_marker(int64_t ns) {
+std::string format_clock(int64_t ns) {
   const int64_t s = std::max<int64_t>(ns, 0) / 1000000000;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "[%02lld:%02lld:%02lld]", static_cast<long long>(s / 3600),
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
                 static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
   return buf;
+}
+
+std::string format_time_marker(const std::string& kind, int64_t start_ns, int64_t end_ns) {
+  if (kind == "start") return "[" + format_clock(start_ns) + "]";
+  if (kind == "span")
+    return "[" + format_clock(start_ns) + "-" + format_clock(end_ns) + ", " +
+           format_clock(end_ns - start_ns) + "]";
+  return "";
 }
 
 struct Session::Impl {
@@ -78,27 +95,44 @@ struct Session::Impl {
   SessionOptions options;
   mutable std::mutex mutex;  // guards memory and options
   TokenMemory memory;
-  int64_t marker_tokens = 0;  // prompt tokens of one time marker
 
   // Visual tokens per entry in the prompt: one context token plus the content tokens.
   int64_t tokens_per_entry() const { return 1 + model->config().content_tokens_per_frame(); }
 
-  bool time_markers() const {
-    if (options.time_markers >= 0) return options.time_markers != 0;
-    return model->config().prompt_style == PromptStyle::Movie;
+  // The marker kind in force: "none", "start" or "span" (the movie layout only).
+  std::string time_markers() const {
+    if (model->config().prompt_style != PromptStyle::Movie) return "none";
+    if (options.time_markers != "auto") return options.time_markers;
+    switch (model->config().time_markers) {
+      case TimeMarkers::Start: return "start";
+      case TimeMarkers::Span: return "span";
+      case TimeMarkers::None: break;
+    }
+    return "none";
+  }
+
+  // Prompt tokens of one marker (a long one, so the budget errs on the safe side).
+  int64_t marker_tokens() const {
+    const std::string kind = time_markers();
+    if (kind == "none") return 0;
+    const int64_t hour = 3600LL * 1000000000;
+    return static_cast<int64_t>(
+        model->tokenizer().encode(format_time_marker(kind, 10 * hour, 23 * hour)).size());
   }
 
   // Entries the LLM context can hold next to the prompt text and the answer.
   int64_t context_entry_limit() const {
     const int64_t reserve = 256 + options.max_new_tokens;  // template, question, markers
-    const int64_t per_entry = tokens_per_entry() + (time_markers() ? marker_tokens : 0);
+    const int64_t per_entry = tokens_per_entry() + marker_tokens();
     return std::max<int64_t>(1, (model->config().max_token - reserve) / per_entry);
   }
 
   MemoryBudget budget() const {
     int64_t limit = context_entry_limit();
     if (options.max_entries > 0) limit = std::min(limit, options.max_entries);
-    return MemoryBudget{limit};
+    const double merge = options.merge_threshold >= 0.0 ? options.merge_threshold
+                                                        : model->config().merge_threshold;
+    return MemoryBudget{limit, merge};
   }
 };
 
@@ -107,8 +141,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   if (!model) throw Error("session: no model");
   impl_->model = std::move(model);
   impl_->options = options;
-  impl_->marker_tokens = static_cast<int64_t>(
-      impl_->model->tokenizer().encode(format_time_marker(0)).size());
+  check_options(options);
   impl_->memory.set_budget(impl_->budget());
 }
 
@@ -132,6 +165,7 @@ void Session::add_frames(const std::vector<Frame>& frames) {
     e.start_ns = e.end_ns = frames[i].pts_ns;
     e.features = features[static_cast<int64_t>(i)].clone();
     e.content = content[static_cast<int64_t>(i)].clone();
+    e.signature = features[static_cast<int64_t>(i)].mean(0).to(torch::kFloat32);
     impl_->memory.append(std::move(e));
   }
 }
@@ -163,7 +197,7 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
 
   std::vector<MemoryEntry> entries;
   SessionOptions opts;
-  bool markers;
+  std::string markers;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     entries = impl_->memory.entries();  // tensor handles only
@@ -191,43 +225,22 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
   // Frame order, (context, content...) per frame: [T * (1 + K), C].
   auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, C});
 
-  FrameLayout layout;
-  layout.slots_per_frame = impl_->tokens_per_entry();
-  for (const auto& e : entries) layout.text_after_frame.push_back(markers ? format_time_marker(e.start_ns) : "");
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
+  const FrameLayout layout = entry_layout(spans, markers, impl_->tokens_per_entry());
   const PromptStyle style = m.config().prompt_style;
   std::vector<int64_t> prompt = build_prompt_ids(m.tokenizer(), question, style, layout);
 
   // Text embeddings with the visual rows spliced in at the slots, in order.
-  std::vector<torch::Tensor> pieces;
-  std::vector<int64_t> text_run;
-  int64_t next_visual = 0;
-  auto flush_text = [&] {
-    if (text_run.empty()) return;
-    auto t = torch::tensor(text_run, torch::kInt64).unsqueeze(0).to(m.device());
-    pieces.push_back(m.llm()->embed(t).squeeze(0));
-    text_run.clear();
-  };
   const int64_t slot_rows = style == PromptStyle::Video ? T * impl_->tokens_per_entry() : 1;
-  for (int64_t id : prompt) {
-    if (id != kImageTokenIndex) {
-      text_run.push_back(id);
-      continue;
-    }
-    flush_text();
-    pieces.push_back(visual.narrow(0, next_visual, slot_rows));
-    next_visual += slot_rows;
-  }
-  flush_text();
-  if (next_visual != visual.size(0))
-    throw Error("prompt: " + std::to_string(next_visual) + " visual slots for " +
-                std::to_string(visual.size(0)) + " visual tokens");
-  auto embeds = torch::cat(pieces, 0).unsqueeze(0);                        // [1, L, C]
+  auto embeds = splice_visual(m.llm(), prompt, visual, slot_rows).unsqueeze(0);  // [1, L, C]
   if (embeds.size(1) + opts.max_new_tokens > m.config().max_token)
     throw QuestionError("the prompt (" + std::to_string(embeds.size(1)) +
                         " tokens) and answer do not fit the model's context of " +
                         std::to_string(m.config().max_token));
 
   KVCache cache = m.llm()->new_cache(1);
+  cache.reserve(embeds.size(1) + opts.max_new_tokens);  // decoding then never reallocates
   auto logits = m.llm()->forward(embeds, cache, /*all_logits=*/false);
   Sampler sampler(SamplingParams{opts.temperature, opts.top_p, opts.seed});
   GenerateOptions gen;
@@ -279,6 +292,7 @@ SessionOptions Session::options() const {
 }
 
 void Session::set_options(const SessionOptions& options) {
+  check_options(options);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->options = options;
   impl_->memory.set_budget(impl_->budget());

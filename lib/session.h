@@ -34,10 +34,12 @@ struct SessionOptions {
   uint64_t seed = 0;
   // Entries kept before the oldest half is thinned; 0: as many as the model's context allows.
   int64_t max_entries = 0;
-  // Time markers ("[hh:mm:ss]") after each entry in the movie layout (where LLaMA-VID puts
-  // subtitles); -1: on for the movie layout. The short-video layout has one slot for all
-  // frames and no text between them.
-  int time_markers = -1;
+  // Time markers after each entry in the movie layout (where LLaMA-VID puts subtitles):
+  // "auto" (the model's llamavid_time_markers), "none", "start" or "span". The short-video
+  // layout has one slot for all frames and no text between them.
+  std::string time_markers = "auto";
+  // Cosine similarity above which a frame merges into the newest entry; < 0: the model's.
+  double merge_threshold = -1.0;
 };
 
 struct Answer {
@@ -84,7 +86,10 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
-// "[hh:mm:ss]" for a stream time.
-std::string format_time_marker(int64_t ns);
+// "hh:mm:ss" for a stream time (hours grow past two digits when needed).
+std::string format_clock(int64_t ns);
+// The marker text of an entry spanning [start_ns, end_ns]: "[hh:mm:ss]" (start) or
+// "[hh:mm:ss-hh:mm:ss, hh:mm:ss]" (span: start, end, duration); "" for none.
+std::string format_time_marker(const std::string& kind, int64_t start_ns, int64_t end_ns);
 
 }  // namespace llamavid

@@ -53,6 +53,23 @@ TEST(Config, ReleasedLongVideo) {
   EXPECT_EQ(c.vision.num_tokens(), 257);
   EXPECT_EQ(c.qformer.vocab_size, 30523);
   EXPECT_EQ(c.qformer.num_hidden_layers, 12);
+  EXPECT_EQ(c.time_markers, TimeMarkers::Start);
+  EXPECT_EQ(c.merge_threshold, 0.0);
+}
+
+// llamavid's own keys choose the markers and the merge threshold.
+TEST(Config, LlamavidKeys) {
+  ModelConfig c = parse(R"({"llamavid_prompt": "movie", "llamavid_time_markers": "span",
+                            "llamavid_merge_threshold": 0.95})");
+  EXPECT_EQ(c.prompt_style, PromptStyle::Movie);
+  EXPECT_EQ(c.time_markers, TimeMarkers::Span);
+  EXPECT_DOUBLE_EQ(c.merge_threshold, 0.95);
+  EXPECT_EQ(parse("{}").time_markers, TimeMarkers::None);
+  EXPECT_NE(expect_error(R"({"llamavid_time_markers": "end"})").find("llamavid_time_markers"),
+            std::string::npos);
+  EXPECT_NE(expect_error(R"({"llamavid_merge_threshold": 2})").find("merge"), std::string::npos);
+  EXPECT_NE(expect_error(R"({"llamavid_prompt": "film"})").find("llamavid_prompt"),
+            std::string::npos);
 }
 
 // Without rope scaling the short-video prompt is used; grid:N gives N^2 content tokens.

@@ -15,6 +15,7 @@ MemoryEntry entry(int64_t t_ns, float value) {
   e.start_ns = e.end_ns = t_ns;
   e.features = torch::full({3, 2}, value);
   e.content = torch::full({1, 4}, value);
+  e.signature = torch::tensor({1.0f, value});
   return e;
 }
 
@@ -29,7 +30,7 @@ TEST(Memory, AppendsInOrder) {
   EXPECT_EQ(m.size(), 5);
   EXPECT_EQ(m.start_ns(), 0);
   EXPECT_EQ(m.end_ns(), 4 * kSecond);
-  EXPECT_EQ(m.bytes(), 5 * (6 + 4) * 4);
+  EXPECT_EQ(m.bytes(), 5 * (6 + 4 + 2) * 4);
   EXPECT_THROW(m.append(entry(kSecond, 0)), Error);
 }
 
@@ -81,4 +82,20 @@ TEST(Memory, BudgetChangeThins) {
   m.set_budget(MemoryBudget{4});
   EXPECT_LE(m.size(), 4);
   EXPECT_EQ(m.start_ns(), 0);
+}
+
+// With a threshold, a frame alike to the newest entry extends it instead of adding one.
+TEST(Memory, MergesAlikeFrames) {
+  TokenMemory m(MemoryBudget{0, 0.99});
+  m.append(entry(0, 0.0f));
+  m.append(entry(kSecond, 0.0f));       // same signature: merged
+  m.append(entry(2 * kSecond, 5.0f));   // different: new entry
+  ASSERT_EQ(m.size(), 2);
+  EXPECT_EQ(m.entries()[0].frames, 2);
+  EXPECT_EQ(m.entries()[0].end_ns, kSecond);
+  EXPECT_EQ(m.entries()[1].start_ns, 2 * kSecond);
+  TokenMemory never(MemoryBudget{0, 0.0});
+  never.append(entry(0, 0.0f));
+  never.append(entry(kSecond, 0.0f));
+  EXPECT_EQ(never.size(), 2);
 }

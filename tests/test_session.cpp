@@ -159,9 +159,47 @@ TEST_F(SessionTest, SeededSampling) {
   EXPECT_EQ(s.answer("Anything?").ids, s.answer("Anything?").ids);
 }
 
-// Time markers read hh:mm:ss.
+// Alike frames (the same colour) merge into one timed entry when a threshold is set.
+TEST_F(SessionTest, AlikeFramesMerge) {
+  SessionOptions o;
+  o.merge_threshold = 0.999;
+  Session s(model(), o);
+  std::vector<uint8_t> grey(40 * 30 * 3, 128), white(40 * 30 * 3, 255);
+  std::vector<Frame> frames;
+  for (int i = 0; i < 6; ++i) {
+    Frame f;
+    f.width = 40;
+    f.height = 30;
+    f.planes[0] = (i < 4 ? grey : white).data();
+    f.strides[0] = 40 * 3;
+    f.pts_ns = i * kSecond;
+    frames.push_back(f);
+  }
+  s.add_frames(frames);
+  EXPECT_EQ(s.memory_frames(), 2u);
+  EXPECT_EQ(s.memory_end_ns(), 5 * kSecond);
+  Session never(model());  // the tiny model's config sets no threshold: nothing merges
+  never.add_frames(frames);
+  EXPECT_EQ(never.memory_frames(), 6u);
+}
+
+// Bad option values are refused.
+TEST_F(SessionTest, BadOptions) {
+  SessionOptions o;
+  o.time_markers = "sometimes";
+  EXPECT_THROW(Session(model(), o), Error);
+  o = SessionOptions();
+  o.max_new_tokens = 0;
+  EXPECT_THROW(Session(model(), o), Error);
+}
+
+// Time markers read hh:mm:ss: the start, or start, end and duration.
 TEST(TimeMarker, Format) {
-  EXPECT_EQ(format_time_marker(0), "[00:00:00]");
-  EXPECT_EQ(format_time_marker((3600 + 23 * 60 + 45) * kSecond + 999), "[01:23:45]");
-  EXPECT_EQ(format_time_marker(-5), "[00:00:00]");
+  EXPECT_EQ(format_clock((3600 + 23 * 60 + 45) * kSecond + 999), "01:23:45");
+  EXPECT_EQ(format_clock(-5), "00:00:00");
+  EXPECT_EQ(format_clock(101 * 3600 * kSecond), "101:00:00");
+  EXPECT_EQ(format_time_marker("start", 62 * kSecond, 90 * kSecond), "[00:01:02]");
+  EXPECT_EQ(format_time_marker("span", 62 * kSecond, 3723 * kSecond),
+            "[00:01:02-01:02:03, 01:01:01]");
+  EXPECT_EQ(format_time_marker("none", 0, kSecond), "");
 }

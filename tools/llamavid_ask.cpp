@@ -1,18 +1,19 @@
 // llamavid-ask: answers a question about a video (through a GStreamer pipeline with the
 // llamavid element) or about images taken as consecutive frames. See docs/tools.md.
-#include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "answer_tensors.h"
+#include "answer_dump.h"
 #include "cli_args.h"
 #include "default_model.h"
 #include "error.h"
 #include "model.h"
-#include "safetensors.h"
 #include "session.h"
+#include "video_asker.h"
+#include "video_dump.h"
 
 using namespace llamavid;
 
@@ -30,15 +31,6 @@ SessionOptions session_options(const CliArgs& args) {
   o.temperature = args.number("temperature", 0.0);
   o.seed = args.integer("seed", 0);
   return o;
-}
-
-void write_dump(const std::string& dir, const Answer& answer) {
-  std::filesystem::create_directories(dir);
-  auto ids = torch::tensor(answer.ids, torch::kInt64);
-  save_safetensors(dir + "/tokens.safetensors",
-                   {{"context", answer.tensors->context},
-                    {"content", answer.tensors->content},
-                    {"answer_ids", ids}});
 }
 
 // Images as consecutive frames, 1/sample-fps seconds apart.
@@ -71,9 +63,44 @@ int ask_images(const CliArgs& args, const std::string& question) {
   }
   session.add_frames(frames);
   Answer answer = session.answer(question, args.has("dump"));
-  if (args.has("dump")) write_dump(args.value("dump"), answer);
+  if (args.has("dump")) write_answer_dump(args.value("dump"), answer);
   std::cout << answer.text << std::endl;
   return 0;
+}
+
+// Only the options given reach the element, which keeps its own defaults for the rest.
+int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
+  const bool interactive = args.has("interactive");
+  if (question.empty() && !interactive)
+    throw UsageError("a question is needed with --video (or --interactive)");
+  VideoAskOptions o;
+  o.source = args.value("video");
+  o.question = question;
+  o.model = args.value("model");
+  o.device = args.value("device");
+  if (args.has("sample-fps")) {
+    o.sample_fps = args.number("sample-fps", 1.0);
+    if (!(*o.sample_fps > 0)) throw UsageError("--sample-fps must be positive");
+  }
+  if (args.has("max-new-tokens")) {
+    const uint64_t n = args.integer("max-new-tokens", 64);
+    if (n > std::numeric_limits<unsigned>::max())
+      throw UsageError("--max-new-tokens is too large");
+    o.max_new_tokens = static_cast<unsigned>(n);
+  }
+  if (args.has("temperature")) {
+    o.temperature = args.number("temperature", 0.0);
+    if (!(*o.temperature >= 0)) throw UsageError("--temperature must not be negative");
+  }
+  if (args.has("seed")) o.seed = args.integer("seed", 0);
+  o.after_s = args.number("after", 10.0);
+  if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");
+  o.interactive = interactive;
+  if (args.has("dump")) {
+    if (interactive) throw UsageError("--dump answers one question: leave out --interactive");
+    return ask_video_dump(o, args.value("dump"));
+  }
+  return ask_video(o);
 }
 
 int run(const CliArgs& args) {
@@ -86,7 +113,7 @@ int run(const CliArgs& args) {
     if (question.empty()) throw UsageError("a question is needed with --image");
     return ask_images(args, question);
   }
-  throw UsageError("--video needs the llamavid GStreamer element, which this build lacks");
+  return ask_video_file_or_uri(args, question);
 }
 
 }  // namespace

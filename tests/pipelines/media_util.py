@@ -1,0 +1,77 @@
+"""Media for the pipeline and tool tests: a tiny random model, an H.264 MP4 file, an RTSP server
+on a free local port, and a reader for the lines a running process prints."""
+import os
+import queue
+import subprocess
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+PIPELINES = os.path.join(SOURCE_ROOT, "pipelines")
+REFERENCE = os.path.join(SOURCE_ROOT, "tests", "reference")
+
+
+def make_tiny_model(out, style="movie"):
+    """A tiny random model directory (answers are arbitrary text)."""
+    if not os.path.exists(os.path.join(out, "model.safetensors")):
+        subprocess.run([sys.executable, os.path.join(REFERENCE, "make_tiny_model.py"), out, style],
+                       check=True, timeout=300)
+    return out
+
+
+def make_mp4(path, seconds=3, fps=10, pattern="ball", width=64, height=48):
+    """An H.264 MP4 file of a videotestsrc pattern."""
+    subprocess.run(
+        ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % (seconds * fps),
+         "pattern=" + pattern, "!",
+         "video/x-raw,width=%d,height=%d,framerate=%d/1" % (width, height, fps), "!",
+         "x264enc", "!", "mp4mux", "!", "filesink", "location=" + path],
+        check=True, timeout=60, capture_output=True)
+    return path
+
+
+class RtspServer:
+    """pipelines/rtsp_server.py on a free 127.0.0.1 port; `uri` is the stream to open."""
+
+    def __init__(self, duration=60, fps=10):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(PIPELINES, "rtsp_server.py"), "--port", "0",
+             "--duration", str(duration), "--fps", str(fps), "--width", "64", "--height", "48"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.uri = self.proc.stdout.readline().strip()
+        if not self.uri.startswith("rtsp://"):
+            self.close()
+            raise RuntimeError("rtsp_server.py did not start: " + self.proc.stderr.read())
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LineReader:
+    """Collects a process's stdout lines on a thread, so a test can wait for each with a
+    deadline while the process keeps running."""
+
+    def __init__(self, stream):
+        self.lines = queue.Queue()
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)  # end of output
+
+    def next(self, timeout):
+        """The next line, or None at end of output; queue.Empty after `timeout` seconds."""
+        return self.lines.get(timeout=timeout)

@@ -1,0 +1,224 @@
+"""The launch lines and applications of pipelines/ against the llamavid element (found on
+GST_PLUGIN_PATH), with a tiny random model: gst-launch-1.0 -m on an H.264 MP4 file, the four
+launch scripts, an RTSP stream from rtsp_server.py, and monitor.py answering questions typed on
+stdin. Answers are arbitrary text; the tests check that each arrives, with its fields.
+
+usage: test_pipelines.py SCRATCH_DIR
+"""
+import glob
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import media_util  # noqa: E402
+
+SCRATCH = sys.argv[1]
+MODEL = os.path.join(SCRATCH, "tiny_model")
+PIPELINES = media_util.PIPELINES
+PROPS = ["model=" + MODEL, "device=cpu", "max-new-tokens=4"]
+# gst-launch-1.0 -m prints each element message as "Got message #N from element "NAME"
+# (element): STRUCTURE".
+ANSWER_RE = re.compile(r'Got message #\d+ from element "([^"]+)" \(element\): (llamavid-answer, .*)')
+ANSWER_FIELDS = {"id": "guint64", "question": "string", "answer": "string",
+                 "stream-time": "guint64", "memory-start": "guint64", "memory-end": "guint64",
+                 "frames": "guint", "latency": "guint64"}
+MONITOR_LINE_RE = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\] (.*)$")
+
+
+def setUpModule():
+    os.makedirs(SCRATCH, exist_ok=True)
+    media_util.make_tiny_model(MODEL)
+
+
+def answers_in(output):
+    """The llamavid-answer structures gst-launch-1.0 -m printed, as (element, structure)."""
+    return [m.groups() for m in ANSWER_RE.finditer(output)]
+
+
+def interrupt_after(cmd, seconds, timeout=30):
+    """Runs a live gst-launch-1.0 -e line, sends Ctrl-C after `seconds`, returns (rc, output)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(seconds)
+    p.send_signal(signal.SIGINT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, out
+
+
+class FileLaunch(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mp4 = media_util.make_mp4(os.path.join(SCRATCH, "ball.mp4"), seconds=3)
+
+    # gst-launch-1.0 -m with ask-at-eos prints one llamavid-answer with every field of the
+    # contract and its type, before the pipeline's EOS.
+    def test_gst_launch_ask_at_eos(self):
+        r = subprocess.run(
+            ["gst-launch-1.0", "-m", "filesrc", "location=" + self.mp4, "!", "qtdemux", "!",
+             "h264parse", "!", "avdec_h264", "!", "videoconvert", "!", "llamavid"] + PROPS
+            + ["ask-at-eos=What is on screen?", "!", "fakesink"],
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        answers = answers_in(r.stdout)
+        self.assertEqual(len(answers), 1, r.stdout)
+        structure = answers[0][1]
+        for field, gtype in ANSWER_FIELDS.items():
+            self.assertRegex(structure, r"\b%s=\(%s\)" % (re.escape(field), gtype))
+        self.assertIn('question=(string)"What\\ is\\ on\\ screen\\?"', structure)
+        self.assertLess(r.stdout.index("llamavid-answer"), r.stdout.index("Got EOS"))
+        # 3 s of video: the answer speaks about the last sampled second.
+        stream_time = int(re.search(r"stream-time=\(guint64\)(\d+)", structure).group(1))
+        self.assertEqual(stream_time, 2 * 10**9)
+
+    # file.sh answers at the end of the file.
+    def test_file_sh(self):
+        r = subprocess.run([os.path.join(PIPELINES, "file.sh"), self.mp4, "What happens?"]
+                           + PROPS, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(len(answers_in(r.stdout)), 1, r.stdout)
+
+    # file.sh without arguments prints its usage and exits 2.
+    def test_file_sh_usage(self):
+        r = subprocess.run([os.path.join(PIPELINES, "file.sh")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage", r.stderr)
+
+
+class LiveLaunch(unittest.TestCase):
+    # testsrc.sh: Ctrl-C sends EOS (-e) and the element answers what it saw before exiting.
+    def test_testsrc_sh(self):
+        rc, out = interrupt_after([os.path.join(PIPELINES, "testsrc.sh"), "smpte",
+                                   "What is on screen?"] + PROPS, 3)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(len(answers_in(out)), 1, out)
+
+    # rtsp.sh on rtsp_server.py's stream: Ctrl-C, then one answer.
+    def test_rtsp_sh(self):
+        with media_util.RtspServer(duration=30) as server:
+            rc, out = interrupt_after([os.path.join(PIPELINES, "rtsp.sh"), server.uri,
+                                       "What happened?"] + PROPS, 4)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(len(answers_in(out)), 1, out)
+
+    # webcam.sh is valid sh; without a camera it says so and exits 1, with one it answers.
+    def test_webcam_sh(self):
+        script = os.path.join(PIPELINES, "webcam.sh")
+        self.assertEqual(subprocess.run(["sh", "-n", script]).returncode, 0)
+        cameras = sorted(glob.glob("/dev/video*"))
+        if not cameras:
+            r = subprocess.run([script, "/dev/video-none", "q"] + PROPS, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("no camera", r.stderr)
+            return
+        rc, out = interrupt_after([script, cameras[0], "What is in front of the camera?"]
+                                  + PROPS, 3)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(len(answers_in(out)), 1, out)
+
+
+def monitor(description, *args):
+    return subprocess.Popen([sys.executable, os.path.join(PIPELINES, "monitor.py"),
+                             "--timeout", "60"] + list(args) + [description],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+class Monitor(unittest.TestCase):
+    def run_questions(self, description, questions, answers_per_question=1, args=()):
+        """Types each question after the video has played a while, and returns the answer
+        lines, each read before stdin closes."""
+        p = monitor(description, *args)
+        lines = []
+        try:
+            out = media_util.LineReader(p.stdout)
+            time.sleep(2)
+            for q in questions:
+                p.stdin.write(q + "\n")
+                p.stdin.flush()
+                for _ in range(answers_per_question):
+                    try:
+                        line = out.next(timeout=20)
+                    except queue.Empty:
+                        self.fail("no answer to %r while the video plays" % q)
+                    self.assertIsNotNone(line, p.stderr.read())
+                    lines.append(line)
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stderr.close()
+        return lines
+
+    # Questions typed on stdin are answered while a live test source plays, each printed with
+    # the stream time it speaks about; times do not go back.
+    def test_testsrc_questions(self):
+        lines = self.run_questions(
+            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=64,height=48,"
+            "framerate=10/1 ! videoconvert ! llamavid %s ! fakesink" % " ".join(PROPS),
+            ["What is on screen?", "What moves?"])
+        times = []
+        for line in lines:
+            m = MONITOR_LINE_RE.match(line)
+            self.assertIsNotNone(m, line)
+            times.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)))
+        self.assertLessEqual(times[0], times[1])
+
+    # With two llamavid elements every question is answered by both, each line naming its
+    # element; --element asks only the one named.
+    def test_two_elements(self):
+        description = (
+            "videotestsrc is-live=true ! video/x-raw,width=64,height=48,framerate=10/1 "
+            "! videoconvert ! tee name=t "
+            "t. ! queue ! llamavid name=left %s ! fakesink "
+            "t. ! queue ! llamavid name=right %s ! fakesink" % (" ".join(PROPS), " ".join(PROPS)))
+        lines = self.run_questions(description, ["What is on screen?"], answers_per_question=2)
+        names = sorted(MONITOR_LINE_RE.match(line).group(4).split(":")[0] for line in lines)
+        self.assertEqual(names, ["left", "right"])
+        lines = self.run_questions(description, ["What is on screen?"], args=["--element", "right"])
+        self.assertEqual(MONITOR_LINE_RE.match(lines[0]).group(4).split(":")[0], "right")
+
+    # The RTSP stream in monitor.py: rtspsrc ! rtph264depay ! avdec_h264 ! videoconvert !
+    # llamavid ! fakesink answers questions typed on stdin.
+    def test_rtsp_questions(self):
+        with media_util.RtspServer(duration=30) as server:
+            lines = self.run_questions(
+                "rtspsrc location=%s ! rtph264depay ! avdec_h264 ! videoconvert ! llamavid %s "
+                "! fakesink" % (server.uri, " ".join(PROPS)), ["What is on screen?", "Now?"])
+        self.assertEqual(len(lines), 2)
+        for line in lines:
+            self.assertRegex(line, MONITOR_LINE_RE)
+
+    # A pipeline without a llamavid element is refused with exit 2.
+    def test_no_llamavid(self):
+        p = monitor("videotestsrc ! fakesink")
+        _, err = p.communicate("", timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no llamavid element", err)
+
+
+class RtspServer(unittest.TestCase):
+    # rtsp_server.py stops by itself after --duration seconds.
+    def test_stops_by_itself(self):
+        start = time.monotonic()
+        server = media_util.RtspServer(duration=1)
+        self.assertEqual(server.proc.wait(timeout=15), 0)
+        server.close()
+        self.assertLess(time.monotonic() - start, 15)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])

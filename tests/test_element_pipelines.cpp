@@ -1,0 +1,152 @@
+// The llamavid element in real pipelines: model errors at NULL->READY, state cycles with
+// questions in flight, and a live source that the model cannot keep up with.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "element_test_util.h"
+#include "test_util.h"
+
+using namespace llamavid::test;
+
+namespace {
+
+GstElement* parse(const std::string& description) {
+  GError* error = nullptr;
+  GstElement* p = gst_parse_launch(description.c_str(), &error);
+  EXPECT_EQ(error, nullptr) << (error ? error->message : "");
+  if (error) g_error_free(error);
+  return p;
+}
+
+// The error message text posted while going to READY, or "" if the change succeeded.
+std::string ready_error(const std::string& model) {
+  GstElement* p = parse("videotestsrc ! llamavid name=l model=\"" + model + "\" ! fakesink");
+  if (!p) return "no pipeline";
+  const GstStateChangeReturn ret = gst_element_set_state(p, GST_STATE_READY);
+  std::string text;
+  GstBus* bus = gst_element_get_bus(p);
+  if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* error = nullptr;
+    gst_message_parse_error(m, &error, nullptr);
+    text = error->message;
+    g_error_free(error);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  EXPECT_EQ(ret == GST_STATE_CHANGE_FAILURE, !text.empty());
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return text;
+}
+
+long resident_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+}  // namespace
+
+// A missing model directory fails NULL->READY with an error naming the path.
+TEST(ElementPipelines, MissingModelFailsReady) {
+  const std::string dir = scratch_dir("element_missing_model") + "/nothing-here";
+  const std::string error = ready_error(dir);
+  EXPECT_NE(error.find(dir), std::string::npos) << error;
+}
+
+// An invalid model directory fails NULL->READY with an error naming the path and the problem.
+TEST(ElementPipelines, InvalidModelFailsReady) {
+  const std::string dir = scratch_dir("element_invalid_model");
+  write_file(dir + "/config.json", "{ not json");
+  const std::string error = ready_error(dir);
+  EXPECT_NE(error.find(dir), std::string::npos) << error;
+  EXPECT_NE(error.find("config.json"), std::string::npos) << error;
+  EXPECT_EQ(ready_error(tiny_model_dir()), "");
+}
+
+// 50 cycles NULL -> PLAYING -> NULL with questions in flight: no hang, every question gets
+// exactly one result, and memory does not grow.
+TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
+  GstElement* p = parse(
+      "videotestsrc pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
+      "llamavid name=l device=cpu sample-fps=10 max-new-tokens=32 model=\"" + tiny_model_dir() +
+      "\" ! fakesink sync=false");
+  ASSERT_NE(p, nullptr);
+  g_object_set(p, "auto-flush-bus", FALSE, nullptr);  // keep results posted while going to NULL
+  GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
+  GstBus* bus = gst_element_get_bus(p);
+  long rss_at_10 = 0;
+  for (int cycle = 0; cycle < 50; ++cycle) {
+    ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+    std::vector<guint64> ids(3);
+    for (auto& id : ids) g_signal_emit_by_name(l, "ask", "What is on screen?", &id);
+    g_usleep((cycle % 5) * 20000);
+    ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    auto results = pending_results(bus);
+    ASSERT_EQ(results.size(), ids.size()) << "cycle " << cycle;
+    for (size_t i = 0; i < results.size(); ++i) {
+      EXPECT_EQ(result_id(results[i]), ids[i]);
+      gst_message_unref(results[i]);
+    }
+    gst_bus_set_flushing(bus, TRUE);  // drop the rest (state changes, stream status)
+    gst_bus_set_flushing(bus, FALSE);
+    if (cycle == 10) rss_at_10 = resident_kib();
+  }
+  const long growth_kib = resident_kib() - rss_at_10;
+  EXPECT_LT(growth_kib, 40 * 1024) << "resident memory grew by " << growth_kib << " KiB";
+  gst_object_unref(bus);
+  gst_object_unref(l);
+  gst_object_unref(p);
+}
+
+// A live 30 fps source into a model far too slow for it: the video stays real time at a synced
+// sink (nothing late, nothing dropped) while frames are skipped and reported.
+TEST(ElementPipelines, LiveVideoNeverWaitsForTheModel) {
+  GstElement* p = parse(
+      "videotestsrc is-live=true pattern=ball ! "
+      "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! "
+      "llamavid name=l device=cpu sample-fps=1000 queue-size=1 model=\"" + slow_model_dir() +
+      "\" ! fakesink name=sink sync=true qos=true max-lateness=20000000");
+  ASSERT_NE(p, nullptr);
+  GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "sink");
+  GstBus* bus = gst_element_get_bus(p);
+  ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+
+  GstMessage* skipped = wait_message(bus, {"llamavid-skipped"}, std::chrono::seconds(1));
+  EXPECT_NE(skipped, nullptr);
+  if (skipped) {
+    guint64 total = 0;
+    EXPECT_TRUE(gst_structure_get_uint64(gst_message_get_structure(skipped), "skipped", &total));
+    EXPECT_GT(total, 0u);
+    gst_message_unref(skipped);
+  }
+  guint64 frames_skipped = 0, frames_sampled = 0;
+  g_object_get(l, "frames-skipped", &frames_skipped, "frames-sampled", &frames_sampled, nullptr);
+  EXPECT_GT(frames_skipped, 0u);
+  EXPECT_GT(frames_sampled, frames_skipped);
+
+  GstStructure* stats = nullptr;
+  g_object_get(sink, "stats", &stats, nullptr);
+  guint64 rendered = 0, dropped = 0;
+  gst_structure_get_uint64(stats, "rendered", &rendered);
+  gst_structure_get_uint64(stats, "dropped", &dropped);
+  gst_structure_free(stats);
+  EXPECT_EQ(dropped, 0u) << "late buffers at the synced sink";
+  EXPECT_GE(rendered, 100u);  // about 120 frames in 4 s
+  GstMessage* qos = gst_bus_pop_filtered(bus, GST_MESSAGE_QOS);
+  EXPECT_EQ(qos, nullptr) << "the sink reported late buffers";
+  if (qos) gst_message_unref(qos);
+
+  ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref(bus);
+  gst_object_unref(sink);
+  gst_object_unref(l);
+  gst_object_unref(p);
+}

@@ -1,0 +1,360 @@
+// StreamAnalyzer: the encoder and answer workers with real threads on a tiny random model
+// (answers are arbitrary; ordering, counting and waiting are asserted).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "stream_analyzer.h"
+#include "test_util.h"
+
+using namespace llamavid;
+
+namespace {
+
+constexpr int64_t kSecond = 1000000000;
+constexpr auto kTimeout = std::chrono::seconds(120);
+
+// What the callbacks reported, in order.
+struct Result {
+  uint64_t id = 0;
+  std::string question;
+  bool answered = false;
+  std::string reason;  // errors
+  Answer answer;
+};
+
+class Recorder {
+ public:
+  AnalyzerCallbacks callbacks() {
+    AnalyzerCallbacks c;
+    c.on_answer = [this](uint64_t id, const std::string& q, const Answer& a, int64_t) {
+      Result r;
+      r.id = id;
+      r.question = q;
+      r.answered = true;
+      r.answer = a;
+      add(std::move(r));
+    };
+    c.on_error = [this](uint64_t id, const std::string& q, const std::string& reason) {
+      Result r;
+      r.id = id;
+      r.question = q;
+      r.reason = reason;
+      add(std::move(r));
+    };
+    c.on_skipped = [this](uint64_t total, int64_t) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      skipped_reports_.push_back(total);
+    };
+    return c;
+  }
+
+  // Waits for `n` results; fails the test on timeout.
+  std::vector<Result> wait_for(size_t n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    EXPECT_TRUE(cv_.wait_for(lock, kTimeout, [&] { return results_.size() >= n; }))
+        << "only " << results_.size() << " of " << n << " results";
+    return results_;
+  }
+  std::vector<Result> results() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return results_;
+  }
+  std::vector<uint64_t> skipped_reports() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return skipped_reports_;
+  }
+
+ private:
+  void add(Result r) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      results_.push_back(std::move(r));
+    }
+    cv_.notify_all();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<Result> results_;
+  std::vector<uint64_t> skipped_reports_;
+};
+
+// A solid-colour 40x30 RGB frame at `pts`.
+FrameCopy solid_frame(uint8_t value, int64_t pts) {
+  std::vector<uint8_t> pixels(40 * 30 * 3, value);
+  Frame f;
+  f.width = 40;
+  f.height = 30;
+  f.planes[0] = pixels.data();
+  f.strides[0] = 40 * 3;
+  f.pts_ns = pts;
+  return FrameCopy::of(f);
+}
+
+class StreamAnalyzerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(test::scratch_dir("stream_analyzer_model"));
+    test::run_python("make_tiny_model.py", *dir_ + " movie");
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  std::unique_ptr<StreamAnalyzer> make(size_t queue_size = 8, int64_t max_new_tokens = 4) {
+    SessionOptions s;
+    s.max_new_tokens = max_new_tokens;
+    AnalyzerOptions o;
+    o.queue_size = queue_size;
+    auto a = std::make_unique<StreamAnalyzer>(load_shared_model(*dir_, "cpu"), s, o,
+                                              recorder_.callbacks());
+    a->start();
+    return a;
+  }
+
+  // Frames 0..count-1 at one per second from `start_s`, waiting for room (non-live).
+  static void feed(StreamAnalyzer& a, int count, int start_s = 0) {
+    for (int i = 0; i < count; ++i)
+      ASSERT_EQ(a.submit_frame(solid_frame(static_cast<uint8_t>(37 * (start_s + i)),
+                                           (start_s + i) * kSecond),
+                               /*live=*/false),
+                SubmitResult::Queued);
+  }
+
+  static std::string* dir_;
+  Recorder recorder_;
+};
+std::string* StreamAnalyzerTest::dir_ = nullptr;
+
+}  // namespace
+
+// A copy keeps the visible pixels, packs the rows and crops 4:2:0 frames to even sizes.
+TEST(FrameCopy, CopiesRowsAndCropsOddChroma) {
+  std::vector<uint8_t> rgb(8 * 3, 0);  // 2x3 RGB with stride 8
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 6; ++c) rgb[r * 8 + c] = static_cast<uint8_t>(10 * r + c);
+  Frame f;
+  f.width = 2;
+  f.height = 3;
+  f.planes[0] = rgb.data();
+  f.strides[0] = 8;
+  f.pts_ns = 7;
+  FrameCopy c = FrameCopy::of(f);
+  Frame v = c.view();
+  EXPECT_EQ(v.strides[0], 6);
+  EXPECT_EQ(v.pts_ns, 7);
+  for (int r = 0; r < 3; ++r)
+    for (int col = 0; col < 6; ++col) EXPECT_EQ(v.planes[0][r * 6 + col], 10 * r + col);
+
+  std::vector<uint8_t> y(5 * 3, 1), u(3 * 2, 2), vv(3 * 2, 3);
+  Frame i420;
+  i420.width = 5;
+  i420.height = 3;
+  i420.format = PixelFormat::I420;
+  i420.planes[0] = y.data();
+  i420.planes[1] = u.data();
+  i420.planes[2] = vv.data();
+  i420.strides[0] = 5;
+  i420.strides[1] = i420.strides[2] = 3;
+  Frame w = FrameCopy::of(i420).view();
+  EXPECT_EQ(w.width, 4);
+  EXPECT_EQ(w.height, 2);
+  EXPECT_EQ(w.strides[0], 4);
+  EXPECT_EQ(w.strides[1], 2);
+  EXPECT_EQ(w.planes[2][0], 3);
+}
+
+// Every question gets exactly one answer or error, in the order asked, validation included.
+TEST_F(StreamAnalyzerTest, OneResultPerQuestionInOrder) {
+  auto a = make();
+  feed(*a, 3);
+  const std::vector<std::string> questions = {"What is on screen?", "", "bad \xC3\x28", "Why?"};
+  for (const auto& q : questions) a->ask(q);
+  auto results = recorder_.wait_for(questions.size());
+  a->drain();
+  results = recorder_.results();
+  ASSERT_EQ(results.size(), questions.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].id, i + 1);
+    EXPECT_EQ(results[i].question, questions[i]);
+  }
+  EXPECT_TRUE(results[0].answered);
+  EXPECT_NE(results[1].reason.find("empty"), std::string::npos);
+  EXPECT_NE(results[2].reason.find("UTF-8"), std::string::npos);
+  EXPECT_TRUE(results[3].answered);
+}
+
+// Before any frame, a question is an error that says so.
+TEST_F(StreamAnalyzerTest, NoFrameYet) {
+  auto a = make();
+  a->ask("Anything?");
+  auto results = recorder_.wait_for(1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].reason.find("no frame"), std::string::npos);
+}
+
+// A question waits for the frames submitted before it, however far behind the encoder is.
+TEST_F(StreamAnalyzerTest, QuestionSeesEarlierFrames) {
+  auto a = make(/*queue_size=*/16);
+  feed(*a, 6);
+  a->ask("First?");
+  feed(*a, 4, 6);
+  a->ask("Second?");
+  auto results = recorder_.wait_for(2);
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_TRUE(results[0].answered && results[1].answered);
+  EXPECT_GE(results[0].answer.stream_time_ns, 5 * kSecond);
+  EXPECT_EQ(results[1].answer.stream_time_ns, 9 * kSecond);
+}
+
+// Ids given by the caller are kept; assigned ids continue after them.
+TEST_F(StreamAnalyzerTest, GivenIdsAreKept) {
+  auto a = make();
+  EXPECT_EQ(a->ask("One?"), 1u);
+  EXPECT_EQ(a->ask("Two?", 100), 100u);
+  EXPECT_EQ(a->ask("Three?"), 101u);
+  auto results = recorder_.wait_for(3);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[1].id, 100u);
+  EXPECT_EQ(results[2].id, 101u);
+}
+
+// Live: a full queue skips frames at once (counted and reported), never blocks.
+TEST_F(StreamAnalyzerTest, LiveSkipsWhenFull) {
+  auto a = make(/*queue_size=*/1);
+  int queued = 0, skipped = 0;
+  auto slowest = std::chrono::steady_clock::duration::zero();
+  for (int i = 0; i < 40; ++i) {
+    FrameCopy f = solid_frame(static_cast<uint8_t>(i), i * kSecond / 30);
+    const auto t0 = std::chrono::steady_clock::now();
+    SubmitResult r = a->submit_frame(std::move(f), /*live=*/true);
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - t0);
+    (r == SubmitResult::Queued ? queued : skipped)++;
+    ASSERT_NE(r, SubmitResult::Cancelled);
+  }
+  EXPECT_GT(skipped, 0);
+  EXPECT_EQ(a->frames_skipped(), static_cast<uint64_t>(skipped));
+  EXPECT_EQ(a->frames_submitted(), static_cast<uint64_t>(queued));
+  EXPECT_LT(slowest, std::chrono::milliseconds(50));
+  auto reports = recorder_.skipped_reports();
+  ASSERT_EQ(reports.size(), static_cast<size_t>(skipped));
+  EXPECT_EQ(reports.back(), static_cast<uint64_t>(skipped));
+}
+
+// Not live: a full queue makes the submitter wait, so every frame is encoded.
+TEST_F(StreamAnalyzerTest, NonLiveWaitsForRoom) {
+  auto a = make(/*queue_size=*/1);
+  feed(*a, 12);
+  a->drain();
+  EXPECT_EQ(a->frames_skipped(), 0u);
+  EXPECT_EQ(a->frames_submitted(), 12u);
+  EXPECT_EQ(a->frames_encoded(), 12u);
+  EXPECT_EQ(a->memory_end_ns(), 11 * kSecond);
+}
+
+// drain() returns only when every queued frame and question is done.
+TEST_F(StreamAnalyzerTest, DrainWaitsForEverything) {
+  auto a = make(/*queue_size=*/32);
+  feed(*a, 10);
+  for (int i = 0; i < 3; ++i) a->ask("What happened?");
+  a->drain();
+  EXPECT_EQ(recorder_.results().size(), 3u);
+  EXPECT_EQ(a->frames_encoded(), 10u);
+}
+
+// cancel() resolves queued and in-flight questions exactly once ("cancelled" for those not
+// answered yet), refuses frames until reset(), and the analyzer works again afterwards.
+TEST_F(StreamAnalyzerTest, CancelResolvesEveryQuestion) {
+  auto a = make(/*queue_size=*/32, /*max_new_tokens=*/400);
+  feed(*a, 20);
+  for (int i = 0; i < 5; ++i) a->ask("Tell me everything?");
+  a->cancel();
+  EXPECT_EQ(a->submit_frame(solid_frame(1, 30 * kSecond), false), SubmitResult::Cancelled);
+  a->drain();
+  auto results = recorder_.results();
+  ASSERT_EQ(results.size(), 5u);
+  for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i].id, i + 1);
+  EXPECT_EQ(results.back().reason, kCancelledReason);
+
+  a->reset();
+  feed(*a, 1, 40);
+  a->ask("And now?");
+  results = recorder_.wait_for(6);
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_TRUE(results[5].answered);
+  EXPECT_EQ(results[5].answer.stream_time_ns, 40 * kSecond);
+}
+
+// stop() returns with every question resolved; questions asked while stopped wait for start().
+TEST_F(StreamAnalyzerTest, StopResolvesAndStartResumes) {
+  auto a = make(/*queue_size=*/32, /*max_new_tokens=*/400);
+  feed(*a, 5);
+  a->drain();
+  for (int i = 0; i < 3; ++i) a->ask("Long answer please?");
+  a->stop();
+  EXPECT_EQ(recorder_.results().size(), 3u);
+  EXPECT_EQ(a->submit_frame(solid_frame(1, 9 * kSecond), false), SubmitResult::Cancelled);
+  a->ask("Still there?");
+  EXPECT_EQ(recorder_.results().size(), 3u);
+  a->start();
+  auto results = recorder_.wait_for(4);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[3].answered);  // the memory survived stop()
+}
+
+// The destructor errors questions that were never answered.
+TEST_F(StreamAnalyzerTest, DestructorCancelsLeftovers) {
+  {
+    SessionOptions s;
+    StreamAnalyzer a(load_shared_model(*dir_, "cpu"), s, AnalyzerOptions{},
+                     recorder_.callbacks());
+    a.ask("Never started?");
+  }
+  auto results = recorder_.results();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].reason, kCancelledReason);
+}
+
+// Frames going back in time (a seek back) are placed at the newest time instead of failing.
+TEST_F(StreamAnalyzerTest, TimeNeverGoesBack) {
+  auto a = make();
+  feed(*a, 1, 5);
+  feed(*a, 1, 2);
+  a->drain();
+  EXPECT_EQ(a->frames_encoded(), 2u);
+  EXPECT_EQ(a->memory_start_ns(), 5 * kSecond);
+  EXPECT_EQ(a->memory_end_ns(), 5 * kSecond);
+}
+
+// Questions from several threads at once: each exactly once, in the order their ids were given.
+TEST_F(StreamAnalyzerTest, ManyAskersAtOnce) {
+  auto a = make(/*queue_size=*/64, /*max_new_tokens=*/2);
+  feed(*a, 2);
+  constexpr int kThreads = 4, kEach = 8;
+  std::mutex mutex;
+  std::map<uint64_t, std::string> asked;
+  std::vector<std::thread> askers;
+  for (int t = 0; t < kThreads; ++t)
+    askers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string q = "Thread " + std::to_string(t) + " question " + std::to_string(i) + "?";
+        const uint64_t id = a->ask(q);
+        std::lock_guard<std::mutex> lock(mutex);
+        asked[id] = q;
+      }
+    });
+  for (auto& t : askers) t.join();
+  auto results = recorder_.wait_for(kThreads * kEach);
+  ASSERT_EQ(results.size(), static_cast<size_t>(kThreads * kEach));
+  ASSERT_EQ(asked.size(), results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].id, i + 1);
+    EXPECT_EQ(results[i].question, asked[results[i].id]);
+    EXPECT_TRUE(results[i].answered) << results[i].reason;
+  }
+}

@@ -1,0 +1,216 @@
+"""llamavid-ask --video on an H.264 MP4 file and on a live RTSP stream, through the llamavid
+element (found on GST_PLUGIN_PATH), with a tiny random model: the answers are arbitrary text, so
+the tests check the mechanics (one answer line per question, exit codes, timings, the dump).
+
+usage: test_ask_video.py LLAMAVID_ASK SCRATCH_DIR
+"""
+import os
+import queue
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "pipelines"))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import media_util  # noqa: E402
+import safetensors_io  # noqa: E402
+
+ASK, SCRATCH = sys.argv[1:3]
+MODEL = os.path.join(SCRATCH, "tiny_model")
+QUESTION = "What is on screen?"
+
+
+def ask(*args, timeout=120, stdin=None):
+    return subprocess.run([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4"]
+                          + list(args), capture_output=True, text=True, timeout=timeout,
+                          input=stdin)
+
+
+def setUpModule():
+    os.makedirs(SCRATCH, exist_ok=True)
+    media_util.make_tiny_model(MODEL)
+
+
+class VideoFile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mp4 = media_util.make_mp4(os.path.join(SCRATCH, "ball.mp4"), seconds=3)
+
+    # A file is answered at its end: one line on stdout, exit 0.
+    def test_file_answer(self):
+        r = ask("--video", self.mp4, QUESTION)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 1, r.stdout)
+
+    # A file:// URI is taken as it is and gives the same (greedy) answer as the path.
+    def test_file_uri_same_answer(self):
+        by_path = ask("--video", self.mp4, QUESTION)
+        by_uri = ask("--video", "file://" + os.path.abspath(self.mp4), QUESTION)
+        self.assertEqual(by_uri.returncode, 0, by_uri.stderr)
+        self.assertEqual(by_uri.stdout, by_path.stdout)
+
+    # --dump writes the per-frame tokens: one entry per sampled second at most, [T, D] and
+    # [T, K, D], and the answer ids, with the same answer the element gives.
+    def test_dump(self):
+        out = os.path.join(SCRATCH, "dump")
+        r = ask("--video", self.mp4, "--dump", out, QUESTION)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = safetensors_io.load(os.path.join(out, "tokens.safetensors"))
+        context, content, ids = t["context"], t["content"], t["answer_ids"]
+        self.assertEqual(context.dim(), 2)
+        self.assertEqual(content.dim(), 3)
+        self.assertEqual(context.shape[0], content.shape[0])
+        self.assertEqual(context.shape[1], content.shape[2])
+        self.assertTrue(1 <= context.shape[0] <= 3, context.shape)
+        self.assertLessEqual(ids.numel(), 4)
+        self.assertEqual(r.stdout, ask("--video", self.mp4, QUESTION).stdout)
+
+    # --sample-fps reaches the sampling: 3 frames per second hold more entries than 1.
+    def test_sample_fps(self):
+        counts = []
+        for fps in ("1", "3"):
+            out = os.path.join(SCRATCH, "dump_fps" + fps)
+            r = ask("--video", self.mp4, "--sample-fps", fps, "--dump", out, QUESTION)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            counts.append(safetensors_io.load(os.path.join(out, "tokens.safetensors"))
+                          ["context"].shape[0])
+        self.assertLess(counts[0], counts[1])
+
+    # Sampling with a seed is reproducible.
+    def test_seeded_sampling_repeats(self):
+        runs = [ask("--video", self.mp4, "--temperature", "1.0", "--seed", "7", QUESTION)
+                for _ in range(2)]
+        self.assertEqual(runs[0].returncode, 0, runs[0].stderr)
+        self.assertEqual(runs[0].stdout, runs[1].stdout)
+
+    # Interactive on a file: each stdin line gets one answer line, in order, then the question
+    # given on the command line is answered at the end of the file.
+    def test_file_interactive(self):
+        r = ask("-i", "--video", self.mp4, QUESTION, stdin="first?\n\nsecond?\n", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
+
+
+class Errors(unittest.TestCase):
+    # A missing file is named on stderr with a non-zero exit.
+    def test_missing_file(self):
+        r = ask("--video", os.path.join(SCRATCH, "nothing.mp4"), QUESTION)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nothing.mp4", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    # A URI no element can open fails with a non-zero exit.
+    def test_bad_uri(self):
+        r = ask("--video", "nosuchscheme://host/stream", QUESTION)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nosuchscheme", r.stderr)
+
+    # A file that is not a video fails with a non-zero exit.
+    def test_not_a_video(self):
+        path = os.path.join(SCRATCH, "not_a_video.mp4")
+        with open(path, "w") as f:
+            f.write("hello\n" * 100)
+        r = ask("--video", path, QUESTION)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, "")
+
+    # A missing model directory is named by the element's error.
+    def test_missing_model(self):
+        mp4 = media_util.make_mp4(os.path.join(SCRATCH, "short.mp4"), seconds=1)
+        r = subprocess.run([ASK, "--model", os.path.join(SCRATCH, "no_model"), "--video", mp4,
+                            QUESTION], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no_model", r.stderr)
+
+    # A question the element refuses (longer than the model accepts) is a llamavid-error: its
+    # reason on stderr, exit 1.
+    def test_question_too_long(self):
+        mp4 = media_util.make_mp4(os.path.join(SCRATCH, "short.mp4"), seconds=1)
+        r = ask("--video", mp4, "word " * 3000)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("long", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    # Usage errors exit 2: no question, a bad number, --dump with --interactive.
+    def test_usage(self):
+        for args in (["--video", "x.mp4"], ["--video", "x.mp4", "--sample-fps", "fast", "q"],
+                     ["--video", "x.mp4", "-i", "--dump", "d", "q"]):
+            r = ask(*args)
+            self.assertEqual(r.returncode, 2, args)
+
+
+class LiveRtsp(unittest.TestCase):
+    def setUp(self):
+        self.server = media_util.RtspServer(duration=60)
+
+    def tearDown(self):
+        self.server.close()
+
+    # On a live source the question is asked after --after seconds of stream: one line, exit 0,
+    # not before those seconds and not long after.
+    def test_after(self):
+        start = time.monotonic()
+        r = ask("--after", "3", "--video", self.server.uri, QUESTION, timeout=60)
+        took = time.monotonic() - start
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 1, r.stdout)
+        self.assertGreaterEqual(took, 3.0)
+        self.assertLess(took, 25.0)
+
+    # --dump on a live source: tokens of the frames seen in the first seconds.
+    def test_after_dump(self):
+        out = os.path.join(SCRATCH, "dump_live")
+        r = ask("--after", "2", "--video", self.server.uri, "--dump", out, QUESTION, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = safetensors_io.load(os.path.join(out, "tokens.safetensors"))
+        self.assertGreaterEqual(t["context"].shape[0], 1)
+
+    # Interactive on a live source: each line typed while the video plays is answered as it
+    # arrives (before stdin closes), in order; closing stdin ends the run with exit 0.
+    def test_interactive(self):
+        p = subprocess.Popen([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4",
+                              "-i", "--video", self.server.uri],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            out = media_util.LineReader(p.stdout)
+            time.sleep(3)  # frames reach the memory
+            for question in ("what is on screen?", "and now?"):
+                p.stdin.write(question + "\n")
+                p.stdin.flush()
+                try:
+                    self.assertIsNotNone(out.next(timeout=20), "no answer to " + question)
+                except queue.Empty:
+                    self.fail("no answer to %r while the video plays" % question)
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+            self.assertIsNone(out.next(timeout=5))  # nothing more after the two answers
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stderr.close()
+
+    # Ctrl-C before --after ends the stream (EOS), and the question is answered about what was
+    # seen: one line, exit 0.
+    def test_interrupt_answers_early(self):
+        p = subprocess.Popen([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4",
+                              "--after", "60", "--video", self.server.uri, QUESTION],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(len(out.splitlines()), 1, out)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])

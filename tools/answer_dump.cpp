@@ -1,0 +1,20 @@
+#include "answer_dump.h"
+
+#include <filesystem>
+
+#include "answer_tensors.h"
+#include "error.h"
+#include "safetensors.h"
+
+namespace llamavid {
+
+void write_answer_dump(const std::string& dir, const Answer& answer) {
+  if (!answer.tensors) throw Error("--dump: the answer kept no tensors");
+  std::filesystem::create_directories(dir);
+  auto ids = torch::tensor(answer.ids, torch::kInt64);
+  save_safetensors(dir + "/tokens.safetensors", {{"context", answer.tensors->context},
+                                                 {"content", answer.tensors->content},
+                                                 {"answer_ids", ids}});
+}
+
+}  // namespace llamavid

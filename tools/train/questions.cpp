@@ -1,0 +1,238 @@
+#include "questions.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+namespace llamavid::world {
+
+namespace {
+
+const char* const kCategoryNames[kNumCategories] = {
+    "now", "at", "order", "presence", "first", "last", "duration", "count", "describe",
+    "off-topic"};
+
+// Questions about anything but the screen, answered with kOffTopicAnswer.
+const std::vector<std::string>& off_topic_questions() {
+  static const std::vector<std::string> q = {
+      "Who is the president?", "What is the weather like today?", "Tell me a joke.",
+      "What is the capital of France?", "How do I cook pasta?", "What is two plus two?",
+      "Who won the football match?", "What is your name?", "Write a poem about the sea.",
+      "What time is it in Tokyo?", "Can you translate hello into German?",
+      "What is the meaning of life?",
+  };
+  return q;
+}
+
+int64_t pick(std::mt19937_64& rng, int64_t n) {
+  return std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
+}
+
+const std::string& label(int64_t cls) { return pattern_classes()[cls].label; }
+
+// Segment indices of each class, in time order.
+std::map<int64_t, std::vector<int64_t>> occurrences(const Stream& stream) {
+  std::map<int64_t, std::vector<int64_t>> out;
+  for (size_t i = 0; i < stream.segments.size(); ++i)
+    out[stream.segments[i].cls].push_back(static_cast<int64_t>(i));
+  return out;
+}
+
+int64_t random_present_class(std::mt19937_64& rng, const Stream& stream) {
+  return stream.segments[pick(rng, static_cast<int64_t>(stream.segments.size()))].cls;
+}
+
+bool random_absent_class(std::mt19937_64& rng, const Stream& stream, int64_t& cls) {
+  const auto occ = occurrences(stream);
+  std::vector<int64_t> absent;
+  for (int64_t c = 0; c < num_classes(); ++c)
+    if (!occ.count(c)) absent.push_back(c);
+  if (absent.empty()) return false;
+  cls = absent[pick(rng, static_cast<int64_t>(absent.size()))];
+  return true;
+}
+
+// Segments whose class appears exactly once.
+std::vector<int64_t> unique_segments(const Stream& stream) {
+  std::vector<int64_t> out;
+  for (const auto& [cls, segs] : occurrences(stream))
+    if (segs.size() == 1) out.push_back(segs[0]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string normalise(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  size_t b = 0;
+  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  s = s.substr(b);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+const char* category_name(Category category) { return kCategoryNames[static_cast<int>(category)]; }
+
+bool category_from_name(const std::string& name, Category& out) {
+  for (int i = 0; i < kNumCategories; ++i)
+    if (name == kCategoryNames[i]) {
+      out = static_cast<Category>(i);
+      return true;
+    }
+  return false;
+}
+
+bool make_question(std::mt19937_64& rng, Category category, const Stream& stream,
+                   double interval_s, Question& out) {
+  if (stream.segments.empty()) return false;
+  const std::vector<SampledSpan> spans = sampled_spans(stream, interval_s);
+  if (spans.empty()) return false;
+  // Span of each sampled segment (segments too short to be sampled are invisible).
+  std::map<int64_t, SampledSpan> span_of;
+  for (const auto& s : spans) span_of[s.segment] = s;
+  out = Question{};
+  out.category = category;
+  switch (category) {
+    case Category::Now:
+      out.text = pick(rng, 2) ? "What is on screen?" : "What is on screen now?";
+      out.answer = label(stream.segments[spans.back().segment].cls);
+      return true;
+    case Category::At: {
+      const int64_t seg = spans[pick(rng, static_cast<int64_t>(spans.size()))].segment;
+      const Segment& s = stream.segments[seg];
+      const int64_t t = s.start_s + pick(rng, s.length_s());
+      out.text = "What was on screen at " + clock_text(t) + "?";
+      out.answer = label(s.cls);
+      return true;
+    }
+    case Category::Order: {
+      std::vector<std::pair<int64_t, bool>> choices;  // (segment, asks for the one before)
+      for (int64_t seg : unique_segments(stream)) {
+        if (!span_of.count(seg)) continue;
+        if (seg > 0 && span_of.count(seg - 1)) choices.push_back({seg, true});
+        if (seg + 1 < static_cast<int64_t>(stream.segments.size()) && span_of.count(seg + 1))
+          choices.push_back({seg, false});
+      }
+      if (choices.empty()) return false;
+      const auto [seg, before] = choices[pick(rng, static_cast<int64_t>(choices.size()))];
+      out.text = std::string("What came ") + (before ? "before " : "after ") +
+                 label(stream.segments[seg].cls) + "?";
+      out.answer = label(stream.segments[before ? seg - 1 : seg + 1].cls);
+      return true;
+    }
+    case Category::Presence: {
+      int64_t cls = random_present_class(rng, stream);
+      bool present = true;
+      if (pick(rng, 2) && random_absent_class(rng, stream, cls)) present = false;
+      out.text = "Did " + label(cls) + " appear?";
+      out.answer = present ? "yes" : "no";
+      out.value = present ? 1 : 0;
+      return true;
+    }
+    case Category::First:
+    case Category::Last: {
+      const int64_t cls = stream.segments[spans[pick(rng, static_cast<int64_t>(spans.size()))]
+                                              .segment].cls;
+      const SampledSpan* chosen = nullptr;
+      for (const auto& s : spans) {
+        if (stream.segments[s.segment].cls != cls) continue;
+        if (!chosen || category == Category::Last) chosen = &s;
+        if (category == Category::First) break;
+      }
+      out.text = std::string("When did ") + label(cls) +
+                 (category == Category::First ? " first appear?" : " last appear?");
+      out.answer = clock_text(chosen->first_ns / 1000000000);
+      out.value = stream.segments[chosen->segment].start_s;
+      return true;
+    }
+    case Category::Duration: {
+      std::vector<int64_t> choices;
+      for (int64_t seg : unique_segments(stream))
+        if (span_of.count(seg)) choices.push_back(seg);
+      if (choices.empty()) return false;
+      const int64_t seg = choices[pick(rng, static_cast<int64_t>(choices.size()))];
+      const SampledSpan& s = span_of[seg];
+      out.text = "How long was " + label(stream.segments[seg].cls) + " on screen?";
+      out.answer = clock_text((s.last_ns - s.first_ns) / 1000000000);
+      out.value = stream.segments[seg].length_s();
+      return true;
+    }
+    case Category::Count: {
+      int64_t cls = random_present_class(rng, stream);
+      if (pick(rng, 5) == 0) random_absent_class(rng, stream, cls);
+      int64_t n = 0;
+      for (const auto& s : spans) n += stream.segments[s.segment].cls == cls;
+      out.text = "How many times did " + label(cls) + " appear?";
+      out.answer = std::to_string(n);
+      out.value = n;
+      return true;
+    }
+    case Category::Describe: {
+      const int64_t first = pick(rng, static_cast<int64_t>(spans.size()));
+      const int64_t last =
+          std::min<int64_t>(first + pick(rng, 3), static_cast<int64_t>(spans.size()) - 1);
+      // From a sampled instant of the first segment to a sampled instant of the last one, so
+      // both ends fall inside what the memory shows.
+      const int64_t from = spans[first].first_ns / 1000000000 +
+                           pick(rng, std::max<int64_t>(1, (spans[first].last_ns -
+                                                           spans[first].first_ns) / 1000000000 + 1));
+      int64_t to = spans[last].first_ns / 1000000000 +
+                   pick(rng, std::max<int64_t>(1, (spans[last].last_ns - spans[last].first_ns) /
+                                                      1000000000 + 1));
+      if (to <= from) to = from + 1;
+      out.text = "What was on screen between " + clock_text(from) + " and " + clock_text(to) + "?";
+      for (int64_t i = first; i <= last; ++i) {
+        if (i > first) out.answer += ", ";
+        out.answer += label(stream.segments[spans[i].segment].cls);
+      }
+      return true;
+    }
+    case Category::OffTopic:
+      out.text = off_topic_questions()[pick(rng, static_cast<int64_t>(off_topic_questions().size()))];
+      out.answer = kOffTopicAnswer;
+      return true;
+  }
+  return false;
+}
+
+bool is_correct(const Question& q, const std::string& answer, double interval_s) {
+  const std::string a = normalise(answer);
+  int64_t v = 0;
+  switch (q.category) {
+    case Category::First:
+    case Category::Last:
+      return parse_clock(a, v) && std::llabs(v - q.value) <= 5;
+    case Category::Duration:
+      return parse_clock(a, v) &&
+             std::fabs(static_cast<double>(v - q.value)) <=
+                 std::max(0.1 * static_cast<double>(q.value), interval_s + 0.5);
+    case Category::Count:
+      return parse_clock(a, v) && a.find(':') == std::string::npos && v == q.value;
+    default:
+      return a == normalise(q.answer);
+  }
+}
+
+std::vector<std::string> corpus_lines(std::mt19937_64& rng, int64_t streams) {
+  std::vector<std::string> lines;
+  for (int64_t i = 0; i < streams; ++i) {
+    const Stream s = stream_with_segments(rng, 2 + pick(rng, 40));
+    for (int c = 0; c < kNumCategories; ++c) {
+      Question q;
+      if (!make_question(rng, static_cast<Category>(c), s, 1.0, q)) continue;
+      lines.push_back(q.text);
+      lines.push_back(q.answer);
+    }
+    for (const auto& span : sampled_spans(s, 1.0))
+      lines.push_back("[" + clock_text(span.first_ns / 1000000000) + "-" +
+                      clock_text(span.last_ns / 1000000000) + ", " +
+                      clock_text((span.last_ns - span.first_ns) / 1000000000) + "]");
+  }
+  for (const auto& q : off_topic_questions()) lines.push_back(q);
+  return lines;
+}
+
+}  // namespace llamavid::world

@@ -1,0 +1,162 @@
+#include "video_asker.h"
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include "error.h"
+#include "video_pipeline.h"
+
+namespace llamavid {
+
+namespace {
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '\r', ' ');
+  return text;
+}
+
+std::string string_field(const GstStructure* s, const char* name) {
+  const gchar* v = gst_structure_get_string(s, name);
+  return v ? v : "";
+}
+
+// Drives one run: asks, matches answers to the questions asked, decides when it is over.
+class ElementAsker {
+ public:
+  explicit ElementAsker(const VideoAskOptions& options) : options_(options) {}
+
+  int run() {
+    llamavid_ = gst_element_factory_make("llamavid", "llamavid");
+    if (!llamavid_)
+      throw Error("the GStreamer element 'llamavid' is not installed "
+                  "(GST_PLUGIN_PATH may name the folder holding libgstllamavid.so)");
+    set_properties();
+    GstElement* sink = gst_element_factory_make("fakesink", "sink");
+    // Interactive: a file plays at its own pace, so there is time to ask while it plays.
+    g_object_set(sink, "sync", options_.interactive ? TRUE : FALSE, nullptr);
+
+    pipeline_ = std::make_unique<VideoPipeline>(options_.source,
+                                                std::vector<GstElement*>{llamavid_, sink});
+    pipeline_->on_element_message([this](GstMessage* m) { on_message(m); });
+    const bool live = pipeline_->start();
+    if (live && final_pending_)
+      after_timer_ = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
+    std::unique_ptr<StdinLines> lines;
+    if (options_.interactive)
+      lines = std::make_unique<StdinLines>([this](const std::string& q) { ask_line(q); },
+                                           [this] { stdin_open_ = false; maybe_finish(); });
+    pipeline_->run();
+    if (after_timer_) g_source_remove(after_timer_);
+
+    if (!pipeline_->error().empty()) {
+      std::cerr << "llamavid-ask: " << pipeline_->error() << "\n";
+      return 1;
+    }
+    if (final_pending_) {
+      std::cerr << "llamavid-ask: the stream ended before the question was answered\n";
+      return 1;
+    }
+    if (!pending_.empty()) {
+      std::cerr << "llamavid-ask: the stream ended with " << pending_.size()
+                << " question(s) unanswered\n";
+      return 1;
+    }
+    return status_;
+  }
+
+ private:
+  void set_properties() {
+    GObject* e = G_OBJECT(llamavid_);
+    if (!options_.model.empty()) g_object_set(e, "model", options_.model.c_str(), nullptr);
+    if (!options_.device.empty()) g_object_set(e, "device", options_.device.c_str(), nullptr);
+    if (options_.sample_fps) g_object_set(e, "sample-fps", *options_.sample_fps, nullptr);
+    if (options_.max_new_tokens)
+      g_object_set(e, "max-new-tokens", static_cast<guint>(*options_.max_new_tokens), nullptr);
+    if (options_.temperature) g_object_set(e, "temperature", *options_.temperature, nullptr);
+    if (options_.seed) g_object_set(e, "seed", static_cast<guint64>(*options_.seed), nullptr);
+    // The question is asked at EOS in any case: on a file that is the plan, on a live source it
+    // answers a stream that ends before --after.
+    if (!options_.question.empty()) {
+      g_object_set(e, "ask-at-eos", options_.question.c_str(), nullptr);
+      final_pending_ = true;
+    }
+  }
+
+  guint64 ask(const std::string& question) {
+    guint64 id = 0;
+    g_signal_emit_by_name(llamavid_, "ask", question.c_str(), &id);
+    return id;
+  }
+
+  static gboolean on_tick(ElementAsker* self) {
+    if (self->pipeline_->elapsed_ns() < static_cast<int64_t>(self->options_.after_s * 1e9))
+      return G_SOURCE_CONTINUE;
+    g_object_set(self->llamavid_, "ask-at-eos", "", nullptr);
+    self->final_id_ = self->ask(self->options_.question);
+    self->after_timer_ = 0;
+    return G_SOURCE_REMOVE;
+  }
+
+  void ask_line(const std::string& question) {
+    if (question.find_first_not_of(" \t") == std::string::npos) return;  // blank: not a question
+    pending_.insert(ask(question));
+  }
+
+  // The run is over once every question asked or due has its answer.
+  void maybe_finish() {
+    if (final_pending_ || !pending_.empty()) return;
+    if (options_.interactive && stdin_open_) return;
+    pipeline_->quit();
+  }
+
+  void on_message(GstMessage* msg) {
+    if (GST_MESSAGE_SRC(msg) != GST_OBJECT(llamavid_)) return;
+    const GstStructure* s = gst_message_get_structure(msg);
+    const bool answer = gst_structure_has_name(s, "llamavid-answer");
+    if (!answer && !gst_structure_has_name(s, "llamavid-error")) return;
+    guint64 id = 0;
+    gst_structure_get_uint64(s, "id", &id);
+    const std::string question = string_field(s, "question");
+    if (pending_.erase(id) == 0) {
+      // The positional question: asked by the timer (its id is known) or at EOS (not known).
+      const bool is_final = final_pending_ && (final_id_ ? id == final_id_
+                                                         : question == options_.question);
+      if (!is_final) return;
+      final_pending_ = false;
+    }
+    if (answer) {
+      std::cout << one_line(string_field(s, "answer")) << std::endl;
+    } else {
+      std::cerr << "llamavid-ask: cannot answer \"" << question
+                << "\": " << string_field(s, "reason") << "\n";
+      status_ = 1;
+      // Interactive output keeps one line per question, so answers stay matched to questions.
+      if (options_.interactive) std::cout << std::endl;
+      else pipeline_->quit();
+    }
+    maybe_finish();
+  }
+
+  const VideoAskOptions& options_;
+  GstElement* llamavid_ = nullptr;  // owned by the pipeline
+  std::unique_ptr<VideoPipeline> pipeline_;
+  std::set<guint64> pending_;  // ids of the questions read from stdin and not yet answered
+  bool final_pending_ = false;  // the positional question is still to be answered
+  guint64 final_id_ = 0;        // its id once asked through the signal
+  bool stdin_open_ = true;
+  guint after_timer_ = 0;
+  int status_ = 0;
+};
+
+}  // namespace
+
+int ask_video(const VideoAskOptions& options) {
+  gst_init(nullptr, nullptr);
+  ElementAsker asker(options);
+  return asker.run();
+}
+
+}  // namespace llamavid

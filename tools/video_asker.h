@@ -1,0 +1,30 @@
+// llamavid-ask --video: questions about a video file or a live stream (RTSP, ...), answered by
+// the llamavid element in `uridecodebin ! videoconvert ! llamavid ! fakesink`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace llamavid {
+
+struct VideoAskOptions {
+  std::string source;    // a file path or a URI
+  std::string question;  // empty: none (only with interactive)
+  // Element properties; unset ones keep the element's defaults.
+  std::string model;
+  std::string device;
+  std::optional<double> sample_fps;
+  std::optional<unsigned> max_new_tokens;
+  std::optional<double> temperature;
+  std::optional<uint64_t> seed;
+  double after_s = 10.0;  // live sources: stream seconds before the question is asked
+  bool interactive = false;
+};
+
+// Asks through the element: on a file at end of stream (property ask-at-eos), on a live source
+// after `after_s` seconds of stream; with `interactive`, also every line read from stdin. Prints
+// one line per answer on stdout, errors on stderr. Returns the exit status.
+int ask_video(const VideoAskOptions& options);
+
+}  // namespace llamavid

@@ -1,0 +1,170 @@
+#include "video_dump.h"
+
+#include <iostream>
+#include <memory>
+
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+
+#include "answer_dump.h"
+#include "default_model.h"
+#include "error.h"
+#include "model.h"
+#include "session.h"
+#include "video_pipeline.h"
+
+namespace llamavid {
+
+namespace {
+
+// Takes a frame whenever its stream time reaches the next sampling instant, as the element
+// does: instants are 1/fps apart on the stream-time axis, starting at the first frame.
+class FrameSampler {
+ public:
+  explicit FrameSampler(double fps) : period_ns_(static_cast<int64_t>(1e9 / fps)) {}
+
+  bool take(int64_t t_ns) {
+    if (next_ns_ >= 0 && t_ns < next_ns_) return false;
+    next_ns_ = (next_ns_ < 0 ? t_ns : next_ns_) + period_ns_;
+    // A gap longer than a period (a seek, a stalled camera) restarts the grid at this frame.
+    if (next_ns_ <= t_ns) next_ns_ = t_ns + period_ns_;
+    return true;
+  }
+
+ private:
+  int64_t period_ns_;
+  int64_t next_ns_ = -1;
+};
+
+class DumpAsker {
+ public:
+  DumpAsker(const VideoAskOptions& options, const std::string& dir)
+      : options_(options), dir_(dir), sampler_(options.sample_fps.value_or(1.0)) {}
+
+  int run() {
+    LoadOptions load;
+    if (!options_.device.empty()) load.device = options_.device;
+    session_ = std::make_unique<Session>(
+        Model::load(options_.model.empty() ? default_model_dir() : options_.model, load),
+        session_options());
+
+    GstElement* sink = gst_element_factory_make("appsink", "frames");
+    GstCaps* caps = gst_caps_from_string(
+        "video/x-raw,format={RGB,RGBA,BGR,BGRx,BGRA,I420,NV12}");
+    g_object_set(sink, "caps", caps, "sync", FALSE, nullptr);
+    gst_caps_unref(caps);
+    GstAppSinkCallbacks callbacks = {};
+    callbacks.new_sample = on_sample;
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, this, nullptr);
+
+    pipeline_ = std::make_unique<VideoPipeline>(options_.source, std::vector<GstElement*>{sink});
+    if (pipeline_->start())
+      after_timer_ = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
+    pipeline_->run();
+    if (after_timer_) g_source_remove(after_timer_);
+    const std::string error = error_.empty() ? pipeline_->error() : error_;
+    if (!error.empty()) {
+      std::cerr << "llamavid-ask: " << error << "\n";
+      return 1;
+    }
+    if (!answered_) {
+      if (!pipeline_->reached_eos()) return 1;  // stopped by a second Ctrl-C
+      answer();
+    }
+    return 0;
+  }
+
+ private:
+  SessionOptions session_options() const {
+    SessionOptions s;
+    if (options_.max_new_tokens) s.max_new_tokens = *options_.max_new_tokens;
+    if (options_.temperature) s.temperature = *options_.temperature;
+    if (options_.seed) s.seed = *options_.seed;
+    return s;
+  }
+
+  void answer() {
+    answered_ = true;
+    Answer a = session_->answer(options_.question, /*keep_tensors=*/true);
+    write_answer_dump(dir_, a);
+    std::cout << a.text << std::endl;
+  }
+
+  static gboolean on_tick(DumpAsker* self) {
+    if (self->pipeline_->elapsed_ns() < static_cast<int64_t>(self->options_.after_s * 1e9))
+      return G_SOURCE_CONTINUE;
+    try {
+      self->answer();
+    } catch (const std::exception& e) {
+      self->error_ = e.what();  // exceptions must not cross GLib's C frames
+    }
+    self->pipeline_->quit();
+    self->after_timer_ = 0;
+    return G_SOURCE_REMOVE;
+  }
+
+  // Streaming thread: encodes the sampled frames (the video waits for the model).
+  static GstFlowReturn on_sample(GstAppSink* sink, gpointer data) {
+    auto* self = static_cast<DumpAsker*>(data);
+    GstSample* sample = gst_app_sink_pull_sample(sink);
+    if (!sample) return GST_FLOW_EOS;
+    GstFlowReturn ret = GST_FLOW_OK;
+    try {
+      self->ingest(sample);
+    } catch (const std::exception& e) {
+      self->pipeline_->post_error(e.what());
+      ret = GST_FLOW_ERROR;
+    }
+    gst_sample_unref(sample);
+    return ret;
+  }
+
+  void ingest(GstSample* sample) {
+    GstBuffer* buf = gst_sample_get_buffer(sample);
+    const GstSegment* segment = gst_sample_get_segment(sample);
+    if (!GST_BUFFER_PTS_IS_VALID(buf)) return;
+    const guint64 t = gst_segment_to_stream_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+    if (t == GST_CLOCK_TIME_NONE || !sampler_.take(static_cast<int64_t>(t))) return;
+
+    GstVideoInfo info;
+    if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample)))
+      throw Error("appsink: the frame caps are not raw video");
+    GstVideoFrame vf;
+    if (!gst_video_frame_map(&vf, &info, buf, GST_MAP_READ)) throw Error("cannot map a frame");
+    Frame f;
+    f.width = GST_VIDEO_INFO_WIDTH(&info);
+    f.height = GST_VIDEO_INFO_HEIGHT(&info);
+    pixel_format_from_string(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)), f.format);
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&vf) && p < 3; ++p) {
+      f.planes[p] = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, p));
+      f.strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE(&vf, p);
+    }
+    f.pts_ns = static_cast<int64_t>(t);
+    try {
+      session_->add_frames({f});
+    } catch (...) {
+      gst_video_frame_unmap(&vf);
+      throw;
+    }
+    gst_video_frame_unmap(&vf);
+  }
+
+  const VideoAskOptions& options_;
+  std::string dir_;
+  FrameSampler sampler_;  // streaming thread only
+  std::unique_ptr<Session> session_;
+  std::unique_ptr<VideoPipeline> pipeline_;
+  guint after_timer_ = 0;
+  bool answered_ = false;
+  std::string error_;  // an answer that failed on the main loop
+};
+
+}  // namespace
+
+int ask_video_dump(const VideoAskOptions& options, const std::string& dir) {
+  gst_init(nullptr, nullptr);
+  DumpAsker asker(options, dir);
+  return asker.run();
+}
+
+}  // namespace llamavid
