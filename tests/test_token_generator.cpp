@@ -165,15 +165,19 @@ TEST(TokenGenerator, PromptFeaturesDropFirstOnlyForOddCounts) {
   EXPECT_TRUE(m->prompt_features(even).equal(even));
 }
 
-// grid:N on features that are not a square grid (3x3 patches + the kept CLS) is an Error.
+// grid:N where the CLS would be kept (3x3 patches + CLS, not a square grid) is refused when the
+// config is read, and features that are not a square grid are refused by the module.
 TEST(TokenGenerator, GridOnNonSquareFeaturesIsError) {
   Case c;
   c.compress = "grid:3";
   c.image_size = 12;
+  EXPECT_THROW(parse_config(config_json(c), "config.json"), Error);
+  c.compress = "grid:2";
+  c.image_size = 16;
   TokenGenerator m(parse_config(config_json(c), "config.json"), 2,
                    torch::TensorOptions().device(torch::kMeta));
   auto features = torch::zeros({1, 10, 32}, torch::kMeta);
-  EXPECT_THROW(m->content_tokens(m->prompt_features(features)), Error);
+  EXPECT_THROW(m->content_tokens(features), Error);
 }
 
 // Question ids must be one row shared by all frames.
