@@ -86,10 +86,10 @@ GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(VIDEO_CAPS));
 GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(VIDEO_CAPS));
-GstStaticPadTemplate query_sink_template = GST_STATIC_PAD_TEMPLATE(
-    "query_sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
-GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE(
-    "text_src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
+GstStaticPadTemplate query_sink_template =
+    GST_STATIC_PAD_TEMPLATE("query_sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
+GstStaticPadTemplate text_src_template =
+    GST_STATIC_PAD_TEMPLATE("text_src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
 
 enum class SkipFrames { Auto, Never, Always };
 enum class TimeMarkers { Auto, None, Start, Span };
@@ -106,10 +106,14 @@ constexpr TimeMarkers kDefaultTimeMarkers = TimeMarkers::Auto;
 
 const char* time_markers_name(TimeMarkers m) {
   switch (m) {
-    case TimeMarkers::None: return "none";
-    case TimeMarkers::Start: return "start";
-    case TimeMarkers::Span: return "span";
-    default: return "auto";
+    case TimeMarkers::None:
+      return "none";
+    case TimeMarkers::Start:
+      return "start";
+    case TimeMarkers::Span:
+      return "span";
+    default:
+      return "auto";
   }
 }
 
@@ -122,7 +126,8 @@ GType skip_frames_get_type() {
       {static_cast<gint>(SkipFrames::Always), "Skip frames whenever the encoder queue is full",
        "always"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstLlamavidSkipFrames", values));
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstLlamavidSkipFrames", values));
   return type;
 }
 
@@ -134,7 +139,8 @@ GType time_markers_get_type() {
       {static_cast<gint>(TimeMarkers::Start), "[hh:mm:ss] at the start of each entry", "start"},
       {static_cast<gint>(TimeMarkers::Span), "Start, end and duration of each entry", "span"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstLlamavidTimeMarkers", values));
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstLlamavidTimeMarkers", values));
   return type;
 }
 
@@ -250,6 +256,16 @@ std::shared_ptr<StreamAnalyzer> current_analyzer(GstLlamavid* self) {
   return self->priv->analyzer;
 }
 
+// GstStructure strings and text/x-raw buffers must be UTF-8; invalid bytes (a question that is
+// refused for them, a partial character cut by max-new-tokens) become U+FFFD.
+std::string valid_utf8(const std::string& text) {
+  if (g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) return text;
+  gchar* valid = g_utf8_make_valid(text.data(), static_cast<gssize>(text.size()));
+  std::string out(valid);
+  g_free(valid);
+  return out;
+}
+
 void post(GstLlamavid* self, GstStructure* s) {
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
@@ -258,28 +274,30 @@ void post_error(GstLlamavid* self, uint64_t id, const std::string& question,
                 const std::string& reason) {
   GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT " not answered: %s", id, reason.c_str());
   post(self, gst_structure_new("llamavid-error", "id", G_TYPE_UINT64, static_cast<guint64>(id),
-                               "question", G_TYPE_STRING, question.c_str(), "reason",
-                               G_TYPE_STRING, reason.c_str(), nullptr));
+                               "question", G_TYPE_STRING, valid_utf8(question).c_str(), "reason",
+                               G_TYPE_STRING, valid_utf8(reason).c_str(), nullptr));
 }
 
 void post_answer(GstLlamavid* self, uint64_t id, const std::string& question,
                  const llamavid::Answer& a, int64_t latency_ns) {
   GST_DEBUG_OBJECT(self, "answer %" G_GUINT64_FORMAT ": %s", id, a.text.c_str());
-  post(self, gst_structure_new(
-                 "llamavid-answer", "id", G_TYPE_UINT64, static_cast<guint64>(id), "question",
-                 G_TYPE_STRING, question.c_str(), "answer", G_TYPE_STRING, a.text.c_str(),
-                 "stream-time", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.stream_time_ns, 0)),
-                 "memory-start", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_start_ns, 0)),
-                 "memory-end", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_end_ns, 0)),
-                 "frames", G_TYPE_UINT, static_cast<guint>(a.frames),
-                 "latency", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(latency_ns, 0)),
-                 nullptr));
+  post(self,
+       gst_structure_new(
+           "llamavid-answer", "id", G_TYPE_UINT64, static_cast<guint64>(id), "question",
+           G_TYPE_STRING, valid_utf8(question).c_str(), "answer", G_TYPE_STRING,
+           valid_utf8(a.text).c_str(), "stream-time", G_TYPE_UINT64,
+           static_cast<guint64>(std::max<int64_t>(a.stream_time_ns, 0)), "memory-start",
+           G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_start_ns, 0)),
+           "memory-end", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_end_ns, 0)),
+           "frames", G_TYPE_UINT, static_cast<guint>(a.frames), "latency", G_TYPE_UINT64,
+           static_cast<guint64>(std::max<int64_t>(latency_ns, 0)), nullptr));
 }
 
 void post_skipped(GstLlamavid* self, uint64_t total, int64_t stream_time_ns) {
-  post(self, gst_structure_new("llamavid-skipped", "skipped", G_TYPE_UINT64,
-                               static_cast<guint64>(total), "stream-time", G_TYPE_UINT64,
-                               static_cast<guint64>(std::max<int64_t>(stream_time_ns, 0)), nullptr));
+  post(self,
+       gst_structure_new("llamavid-skipped", "skipped", G_TYPE_UINT64, static_cast<guint64>(total),
+                         "stream-time", G_TYPE_UINT64,
+                         static_cast<guint64>(std::max<int64_t>(stream_time_ns, 0)), nullptr));
 }
 
 // Rate-limited llamavid-skipped: the first skip, then at most one message per interval.
@@ -319,8 +337,8 @@ void report_pending_skips(GstLlamavid* self) {
 void on_frame_error(GstLlamavid* self, const std::string& reason) {
   GST_WARNING_OBJECT(self, "frames left out of memory: %s", reason.c_str());
   if (!self->priv->frame_error_reported.exchange(true))
-    GST_ELEMENT_WARNING(self, STREAM, FAILED, ("Some frames could not be analysed: %s", reason.c_str()),
-                        (nullptr));
+    GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                        ("Some frames could not be analysed: %s", reason.c_str()), (nullptr));
 }
 
 llamavid::AnalyzerCallbacks make_callbacks(GstLlamavid* self) {
@@ -328,7 +346,7 @@ llamavid::AnalyzerCallbacks make_callbacks(GstLlamavid* self) {
   c.on_answer = [self](uint64_t id, const std::string& q, const llamavid::Answer& a,
                        int64_t latency_ns) {
     post_answer(self, id, q, a, latency_ns);
-    self->priv->text.push_answer(a.text, a.stream_time_ns);
+    self->priv->text.push_answer(valid_utf8(a.text), a.stream_time_ns);
   };
   c.on_error = [self](uint64_t id, const std::string& q, const std::string& reason) {
     post_error(self, id, q, reason);
@@ -464,16 +482,29 @@ bool prepare_analyzer(GstLlamavid* self) {
     return false;
   }
   std::shared_ptr<StreamAnalyzer> old;
+  std::string failure;
   {
+    // Under the lock, so that no question id is given twice while the analyzer changes.
     std::lock_guard<std::mutex> lock(p->state_mutex);
     llamavid::AnalyzerOptions o;
     o.queue_size = s.queue_size;
     o.first_id = p->analyzer ? p->analyzer->next_id() : p->next_id;
-    old = std::move(p->analyzer);
-    p->analyzer = std::make_shared<StreamAnalyzer>(model, s.session_options(), o,
-                                                   make_callbacks(self));
-    p->loaded_model = s.model;
-    p->loaded_device = s.device;
+    try {
+      auto analyzer =
+          std::make_shared<StreamAnalyzer>(model, s.session_options(), o, make_callbacks(self));
+      old = std::move(p->analyzer);
+      p->analyzer = std::move(analyzer);
+      p->loaded_model = s.model;
+      p->loaded_device = s.device;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  if (!failure.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("Cannot use the llamavid model '%s': %s", s.model.c_str(), failure.c_str()),
+                      (nullptr));
+    return false;
   }
   return true;  // `old` goes here: its queued questions get "cancelled"
 }
@@ -495,7 +526,13 @@ void update_session_options(GstLlamavid* self) {
     std::lock_guard<std::mutex> lock(self->priv->settings_mutex);
     o = self->priv->settings.session_options();
   }
-  if (auto a = current_analyzer(self)) a->set_session_options(o);
+  auto a = current_analyzer(self);
+  if (!a) return;
+  try {
+    a->set_session_options(o);
+  } catch (const std::exception& e) {
+    GST_WARNING_OBJECT(self, "settings not applied: %s", e.what());
+  }
 }
 
 bool frames_are_live(GstLlamavid* self) {
@@ -527,7 +564,8 @@ bool sample_due(GstLlamavid* self, GstClockTime stream_time) {
     fps = self->priv->settings.sample_fps;
   }
   StreamState& st = self->priv->stream;
-  const auto slot = static_cast<int64_t>(std::floor(static_cast<double>(stream_time) * fps / GST_SECOND));
+  const auto slot =
+      static_cast<int64_t>(std::floor(static_cast<double>(stream_time) * fps / GST_SECOND));
   if (st.sampled_any && slot == st.last_slot) return false;
   st.sampled_any = true;
   st.last_slot = slot;
@@ -544,8 +582,8 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
   if (live && analyzer->skip_if_full(pts_ns)) return GST_FLOW_OK;
 
   llamavid::Frame frame;
-  if (!llamavid::pixel_format_from_string(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&st.info)),
-                                          frame.format))
+  if (!llamavid::pixel_format_from_string(
+          gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&st.info)), frame.format))
     return GST_FLOW_NOT_NEGOTIATED;
   GstVideoFrame vframe;
   if (!gst_video_frame_map(&vframe, &st.info, buffer, GST_MAP_READ)) {
@@ -559,8 +597,18 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
     frame.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(&vframe, i);
   }
   frame.pts_ns = pts_ns;
-  llamavid::FrameCopy copy = llamavid::FrameCopy::of(frame);
+  llamavid::FrameCopy copy;
+  std::string failure;
+  try {
+    copy = llamavid::FrameCopy::of(frame);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
   gst_video_frame_unmap(&vframe);
+  if (!failure.empty()) {
+    on_frame_error(self, failure);
+    return GST_FLOW_OK;
+  }
 
   if (analyzer->submit_frame(std::move(copy), live) == llamavid::SubmitResult::Cancelled)
     return GST_FLOW_FLUSHING;
@@ -764,7 +812,9 @@ gboolean query_sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 // them and never reach the text pads.
 GstIterator* iterate_internal_links(GstPad* pad, GstObject* parent) {
   auto* self = GST_LLAMAVID(parent);
-  GstPad* other = pad == self->sinkpad ? self->srcpad : pad == self->srcpad ? self->sinkpad : nullptr;
+  GstPad* other = pad == self->sinkpad  ? self->srcpad
+                  : pad == self->srcpad ? self->sinkpad
+                                        : nullptr;
   GValue value = G_VALUE_INIT;
   g_value_init(&value, GST_TYPE_PAD);
   g_value_set_object(&value, other);
@@ -830,21 +880,47 @@ void set_property(GObject* object, guint prop_id, const GValue* value, GParamSpe
         s.device = v && *v ? v : "auto";
         break;
       }
-      case PROP_SAMPLE_FPS: s.sample_fps = g_value_get_double(value); break;
-      case PROP_MAX_NEW_TOKENS: s.max_new_tokens = g_value_get_uint(value); session_changed = true; break;
-      case PROP_TEMPERATURE: s.temperature = g_value_get_double(value); session_changed = true; break;
-      case PROP_SEED: s.seed = g_value_get_uint64(value); session_changed = true; break;
+      case PROP_SAMPLE_FPS:
+        s.sample_fps = g_value_get_double(value);
+        break;
+      case PROP_MAX_NEW_TOKENS:
+        s.max_new_tokens = g_value_get_uint(value);
+        session_changed = true;
+        break;
+      case PROP_TEMPERATURE:
+        s.temperature = g_value_get_double(value);
+        session_changed = true;
+        break;
+      case PROP_SEED:
+        s.seed = g_value_get_uint64(value);
+        session_changed = true;
+        break;
       case PROP_ASK_AT_EOS: {
         const gchar* v = g_value_get_string(value);
         s.ask_at_eos = v ? v : "";
         break;
       }
-      case PROP_MAX_MEMORY_ENTRIES: s.max_memory_entries = g_value_get_uint(value); session_changed = true; break;
-      case PROP_MERGE_THRESHOLD: s.merge_threshold = g_value_get_double(value); session_changed = true; break;
-      case PROP_TIME_MARKERS: s.time_markers = static_cast<TimeMarkers>(g_value_get_enum(value)); session_changed = true; break;
-      case PROP_QUEUE_SIZE: queue_size = s.queue_size = g_value_get_uint(value); break;
-      case PROP_SKIP_FRAMES: s.skip_frames = static_cast<SkipFrames>(g_value_get_enum(value)); break;
-      default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+      case PROP_MAX_MEMORY_ENTRIES:
+        s.max_memory_entries = g_value_get_uint(value);
+        session_changed = true;
+        break;
+      case PROP_MERGE_THRESHOLD:
+        s.merge_threshold = g_value_get_double(value);
+        session_changed = true;
+        break;
+      case PROP_TIME_MARKERS:
+        s.time_markers = static_cast<TimeMarkers>(g_value_get_enum(value));
+        session_changed = true;
+        break;
+      case PROP_QUEUE_SIZE:
+        queue_size = s.queue_size = g_value_get_uint(value);
+        break;
+      case PROP_SKIP_FRAMES:
+        s.skip_frames = static_cast<SkipFrames>(g_value_get_enum(value));
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+        break;
     }
   }
   if (session_changed) update_session_options(self);
@@ -883,19 +959,45 @@ void get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* psp
   std::lock_guard<std::mutex> lock(p->settings_mutex);
   const Settings& s = p->settings;
   switch (prop_id) {
-    case PROP_MODEL: g_value_set_string(value, s.model.c_str()); break;
-    case PROP_DEVICE: g_value_set_string(value, s.device.c_str()); break;
-    case PROP_SAMPLE_FPS: g_value_set_double(value, s.sample_fps); break;
-    case PROP_MAX_NEW_TOKENS: g_value_set_uint(value, s.max_new_tokens); break;
-    case PROP_TEMPERATURE: g_value_set_double(value, s.temperature); break;
-    case PROP_SEED: g_value_set_uint64(value, s.seed); break;
-    case PROP_ASK_AT_EOS: g_value_set_string(value, s.ask_at_eos.c_str()); break;
-    case PROP_MAX_MEMORY_ENTRIES: g_value_set_uint(value, s.max_memory_entries); break;
-    case PROP_MERGE_THRESHOLD: g_value_set_double(value, s.merge_threshold); break;
-    case PROP_TIME_MARKERS: g_value_set_enum(value, static_cast<gint>(s.time_markers)); break;
-    case PROP_QUEUE_SIZE: g_value_set_uint(value, s.queue_size); break;
-    case PROP_SKIP_FRAMES: g_value_set_enum(value, static_cast<gint>(s.skip_frames)); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    case PROP_MODEL:
+      g_value_set_string(value, s.model.c_str());
+      break;
+    case PROP_DEVICE:
+      g_value_set_string(value, s.device.c_str());
+      break;
+    case PROP_SAMPLE_FPS:
+      g_value_set_double(value, s.sample_fps);
+      break;
+    case PROP_MAX_NEW_TOKENS:
+      g_value_set_uint(value, s.max_new_tokens);
+      break;
+    case PROP_TEMPERATURE:
+      g_value_set_double(value, s.temperature);
+      break;
+    case PROP_SEED:
+      g_value_set_uint64(value, s.seed);
+      break;
+    case PROP_ASK_AT_EOS:
+      g_value_set_string(value, s.ask_at_eos.c_str());
+      break;
+    case PROP_MAX_MEMORY_ENTRIES:
+      g_value_set_uint(value, s.max_memory_entries);
+      break;
+    case PROP_MERGE_THRESHOLD:
+      g_value_set_double(value, s.merge_threshold);
+      break;
+    case PROP_TIME_MARKERS:
+      g_value_set_enum(value, static_cast<gint>(s.time_markers));
+      break;
+    case PROP_QUEUE_SIZE:
+      g_value_set_uint(value, s.queue_size);
+      break;
+    case PROP_SKIP_FRAMES:
+      g_value_set_enum(value, static_cast<gint>(s.skip_frames));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
   }
 }
 
@@ -925,14 +1027,12 @@ static void gst_llamavid_init(GstLlamavid* self) {
   gst_pad_set_event_function(self->sinkpad, sink_event);
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
-  GST_PAD_SET_PROXY_SCHEDULING(self->sinkpad);
 
   self->srcpad = make_pad(self, &src_template);
   gst_pad_set_event_function(self->srcpad, src_event);
   gst_pad_set_query_function(self->srcpad, src_query);
   GST_PAD_SET_PROXY_CAPS(self->srcpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->srcpad);
-  GST_PAD_SET_PROXY_SCHEDULING(self->srcpad);
 
   self->query_sinkpad = make_pad(self, &query_sink_template);
   gst_pad_set_chain_function(self->query_sinkpad, query_sink_chain);
@@ -960,73 +1060,100 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
   constexpr auto playing = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
   static const std::string default_model = llamavid::default_model_dir();
 
-  g_object_class_install_property(gobject_class, PROP_MODEL,
-      g_param_spec_string("model", "Model",
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL,
+      g_param_spec_string(
+          "model", "Model",
           "Model directory (config.json, tokenizer.model, vocab.txt, weights); empty for the "
           "shipped default model",
           default_model.c_str(), ready));
-  g_object_class_install_property(gobject_class, PROP_DEVICE,
-      g_param_spec_string("device", "Device",
+  g_object_class_install_property(
+      gobject_class, PROP_DEVICE,
+      g_param_spec_string(
+          "device", "Device",
           "Where the model runs: auto (CUDA when the linked libtorch has it), cpu, cuda, cuda:N",
           "auto", ready));
-  g_object_class_install_property(gobject_class, PROP_SAMPLE_FPS,
-      g_param_spec_double("sample-fps", "Sample rate",
+  g_object_class_install_property(
+      gobject_class, PROP_SAMPLE_FPS,
+      g_param_spec_double(
+          "sample-fps", "Sample rate",
           "Frames per second of stream time turned into tokens (by timestamp, not frame count)",
           0.0001, 1000.0, kDefaultSampleFps, playing));
-  g_object_class_install_property(gobject_class, PROP_MAX_NEW_TOKENS,
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_NEW_TOKENS,
       g_param_spec_uint("max-new-tokens", "Max new tokens", "Length limit of one answer, in tokens",
-          1, 65536, kDefaultMaxNewTokens, playing));
-  g_object_class_install_property(gobject_class, PROP_TEMPERATURE,
+                        1, 65536, kDefaultMaxNewTokens, playing));
+  g_object_class_install_property(
+      gobject_class, PROP_TEMPERATURE,
       g_param_spec_double("temperature", "Temperature",
-          "0 answers greedily; above 0 samples, reproducibly for a given seed",
-          0.0, 100.0, kDefaultTemperature, playing));
-  g_object_class_install_property(gobject_class, PROP_SEED,
-      g_param_spec_uint64("seed", "Seed", "Sampling seed (with temperature > 0)",
-          0, G_MAXUINT64, kDefaultSeed, playing));
-  g_object_class_install_property(gobject_class, PROP_ASK_AT_EOS,
-      g_param_spec_string("ask-at-eos", "Ask at EOS",
-          "A question answered when EOS arrives, before EOS goes downstream; empty for none",
-          "", playing));
-  g_object_class_install_property(gobject_class, PROP_MEMORY_FRAMES,
-      g_param_spec_uint64("memory-frames", "Memory frames",
+                          "0 answers greedily; above 0 samples, reproducibly for a given seed", 0.0,
+                          100.0, kDefaultTemperature, playing));
+  g_object_class_install_property(
+      gobject_class, PROP_SEED,
+      g_param_spec_uint64("seed", "Seed", "Sampling seed (with temperature > 0)", 0, G_MAXUINT64,
+                          kDefaultSeed, playing));
+  g_object_class_install_property(
+      gobject_class, PROP_ASK_AT_EOS,
+      g_param_spec_string(
+          "ask-at-eos", "Ask at EOS",
+          "A question answered when EOS arrives, before EOS goes downstream; empty for none", "",
+          playing));
+  g_object_class_install_property(
+      gobject_class, PROP_MEMORY_FRAMES,
+      g_param_spec_uint64(
+          "memory-frames", "Memory frames",
           "Entries held in memory (one per sampled frame until alike frames merge or old "
           "entries are thinned)",
           0, G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_MEMORY_SPAN,
+  g_object_class_install_property(
+      gobject_class, PROP_MEMORY_SPAN,
       g_param_spec_uint64("memory-span", "Memory span",
-          "Stream time covered by the memory, oldest to newest entry (ns)",
-          0, G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_MAX_MEMORY_ENTRIES,
-      g_param_spec_uint("max-memory-entries", "Max memory entries",
+                          "Stream time covered by the memory, oldest to newest entry (ns)", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_MEMORY_ENTRIES,
+      g_param_spec_uint(
+          "max-memory-entries", "Max memory entries",
           "Entries kept before the oldest half is thinned (merged pairwise); 0: as many as the "
           "model's context holds",
           0, G_MAXINT, kDefaultMaxMemoryEntries, playing));
-  g_object_class_install_property(gobject_class, PROP_MERGE_THRESHOLD,
-      g_param_spec_double("merge-threshold", "Merge threshold",
+  g_object_class_install_property(
+      gobject_class, PROP_MERGE_THRESHOLD,
+      g_param_spec_double(
+          "merge-threshold", "Merge threshold",
           "Similarity (cosine of the mean vision features) above which a frame merges into the "
           "newest entry; 0 never merges; -1: the model's setting",
           -1.0, 1.0, kDefaultMergeThreshold, playing));
-  g_object_class_install_property(gobject_class, PROP_TIME_MARKERS,
-      g_param_spec_enum("time-markers", "Time markers",
+  g_object_class_install_property(
+      gobject_class, PROP_TIME_MARKERS,
+      g_param_spec_enum(
+          "time-markers", "Time markers",
           "Time markers written between the frames of the prompt (movie-style models)",
           time_markers_get_type(), static_cast<gint>(kDefaultTimeMarkers), playing));
-  g_object_class_install_property(gobject_class, PROP_QUEUE_SIZE,
-      g_param_spec_uint("queue-size", "Queue size",
+  g_object_class_install_property(
+      gobject_class, PROP_QUEUE_SIZE,
+      g_param_spec_uint(
+          "queue-size", "Queue size",
           "Sampled frames waiting for the encoder; when full, live video skips frames and "
           "non-live video waits",
           1, 1024, kDefaultQueueSize, playing));
-  g_object_class_install_property(gobject_class, PROP_SKIP_FRAMES,
-      g_param_spec_enum("skip-frames", "Skip frames",
+  g_object_class_install_property(
+      gobject_class, PROP_SKIP_FRAMES,
+      g_param_spec_enum(
+          "skip-frames", "Skip frames",
           "When a full encoder queue skips sampled frames instead of holding the video",
           skip_frames_get_type(), static_cast<gint>(kDefaultSkipFrames), playing));
-  g_object_class_install_property(gobject_class, PROP_FRAMES_SAMPLED,
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES_SAMPLED,
       g_param_spec_uint64("frames-sampled", "Frames sampled",
-          "Frames picked at sample-fps in this stream, encoded or skipped",
-          0, G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, PROP_FRAMES_SKIPPED,
-      g_param_spec_uint64("frames-skipped", "Frames skipped",
-          "Sampled frames skipped in this stream because the encoder fell behind a live source",
-          0, G_MAXUINT64, 0, ro));
+                          "Frames picked at sample-fps in this stream, encoded or skipped", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES_SKIPPED,
+      g_param_spec_uint64(
+          "frames-skipped", "Frames skipped",
+          "Sampled frames skipped in this stream because the encoder fell behind a live source", 0,
+          G_MAXUINT64, 0, ro));
 
   /**
    * GstLlamavid::ask:
@@ -1047,8 +1174,8 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_add_static_pad_template(element_class, &query_sink_template);
   gst_element_class_add_static_pad_template(element_class, &text_src_template);
-  gst_element_class_set_static_metadata(element_class, "LLaMA-VID video question answering",
-      "Filter/Analyzer/Video",
+  gst_element_class_set_static_metadata(
+      element_class, "LLaMA-VID video question answering", "Filter/Analyzer/Video",
       "Answers questions about everything a video stream has shown, with a LLaMA-VID model",
       "llamavid developers");
   gst_type_mark_as_plugin_api(skip_frames_get_type(), static_cast<GstPluginAPIFlags>(0));

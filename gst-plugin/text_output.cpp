@@ -45,7 +45,7 @@ void TextOutput::clear_locked(bool keep_stream_events) {
       gst_event_unref(item.event);
   }
   items_.swap(kept);
-  eos_pushed_ = eos_queued_;  // whoever waits for a dropped EOS is done waiting
+  eos_reached_ = eos_queued_;  // whoever waits for a dropped EOS is done waiting
 }
 
 void TextOutput::start_stream(GstEvent* upstream) {
@@ -101,7 +101,7 @@ void TextOutput::finish() {
   const uint64_t seq = ++eos_queued_;
   items_.push_back(Item{gst_event_new_eos(), {}, 0, seq});
   cv_.notify_all();
-  cv_.wait(lock, [&] { return flushing_ || eos_pushed_ >= seq; });
+  cv_.wait(lock, [&] { return flushing_ || eos_reached_ >= seq; });
 }
 
 void TextOutput::push_answer(const std::string& text, int64_t stream_time_ns) {
@@ -166,6 +166,12 @@ void TextOutput::run_once() {
 
   Item item = std::move(items_.front());
   items_.pop_front();
+  if (item.eos_seq) {
+    // Everything before EOS is out: finish() need not wait for a sink that holds EOS (appsink
+    // waits for its samples to be pulled).
+    eos_reached_ = std::max(eos_reached_, item.eos_seq);
+    cv_.notify_all();
+  }
   if (item.event) {
     if (GST_EVENT_TYPE(item.event) == GST_EVENT_SEGMENT) {
       const GstSegment* segment = nullptr;
@@ -177,11 +183,6 @@ void TextOutput::run_once() {
     }
     lock.unlock();
     gst_pad_push_event(pad_, item.event);
-    if (item.eos_seq) {
-      lock.lock();
-      eos_pushed_ = std::max(eos_pushed_, item.eos_seq);
-      cv_.notify_all();
-    }
     return;
   }
 
@@ -195,9 +196,8 @@ void TextOutput::run_once() {
   if (GST_CLOCK_TIME_IS_VALID(pts)) position_ = pts;
   lock.unlock();
 
-  GstBuffer* buffer = item.text.empty()
-                          ? gst_buffer_new()
-                          : gst_buffer_new_memdup(item.text.data(), item.text.size());
+  GstBuffer* buffer = item.text.empty() ? gst_buffer_new()
+                                        : gst_buffer_new_memdup(item.text.data(), item.text.size());
   GST_BUFFER_PTS(buffer) = pts;
   const GstFlowReturn ret = gst_pad_push(pad_, buffer);
   // Nothing linked, or a branch that stopped, is not the video's problem.

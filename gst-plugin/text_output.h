@@ -7,13 +7,13 @@
 // answer about a frame that GAP events have already passed is stamped at the position reached.
 #pragma once
 
+#include <gst/gst.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <mutex>
 #include <string>
-
-#include <gst/gst.h>
 
 namespace llamavid {
 
@@ -34,7 +34,8 @@ class TextOutput {
   void set_segment(GstEvent* upstream);
   // the video reached `position` (buffer time in the current segment): GAP events follow it.
   void advance(GstClockTime position);
-  // queues EOS and waits until it has been pushed (or the pad flushes or stops).
+  // queues EOS and waits until everything before it has been pushed (or the pad flushes or
+  // stops); EOS itself goes on without waiting for the sink.
   void finish();
 
   // From the answer worker: one buffer holding `text`, about stream time `stream_time_ns`.
@@ -49,7 +50,7 @@ class TextOutput {
     GstEvent* event = nullptr;  // owned; null for an answer
     std::string text;
     int64_t stream_time_ns = 0;
-    uint64_t eos_seq = 0;  // for EOS: finish() waits until this one is pushed
+    uint64_t eos_seq = 0;  // for EOS: finish() waits until the task reaches this one
   };
 
   static gboolean activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode, gboolean active);
@@ -70,7 +71,7 @@ class TextOutput {
   GstClockTime target_ = GST_CLOCK_TIME_NONE;    // video position to cover with GAPs
   GstClockTime position_ = GST_CLOCK_TIME_NONE;  // end of what has been pushed
   uint64_t eos_queued_ = 0;
-  uint64_t eos_pushed_ = 0;
+  uint64_t eos_reached_ = 0;
 };
 
 }  // namespace llamavid

@@ -16,9 +16,12 @@ bool is_420(PixelFormat f) { return f == PixelFormat::I420 || f == PixelFormat::
 
 int plane_count(PixelFormat f) {
   switch (f) {
-    case PixelFormat::I420: return 3;
-    case PixelFormat::NV12: return 2;
-    default: return 1;
+    case PixelFormat::I420:
+      return 3;
+    case PixelFormat::NV12:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -27,12 +30,16 @@ size_t row_bytes(PixelFormat f, int width, int plane) {
   const size_t w = static_cast<size_t>(width), half = (w + 1) / 2;
   switch (f) {
     case PixelFormat::RGB:
-    case PixelFormat::BGR: return w * 3;
+    case PixelFormat::BGR:
+      return w * 3;
     case PixelFormat::RGBA:
     case PixelFormat::BGRx:
-    case PixelFormat::BGRA: return w * 4;
-    case PixelFormat::I420: return plane == 0 ? w : half;
-    case PixelFormat::NV12: return plane == 0 ? w : 2 * half;
+    case PixelFormat::BGRA:
+      return w * 4;
+    case PixelFormat::I420:
+      return plane == 0 ? w : half;
+    case PixelFormat::NV12:
+      return plane == 0 ? w : 2 * half;
   }
   return 0;
 }

@@ -4,8 +4,8 @@
 // includes it cheaply.
 //
 // Thread safety: every method may be called from any thread. Callbacks run on the worker threads
-// (or on the thread calling stop() or the destructor, for questions cancelled there), never with
-// an analyzer lock held, so they may call back into the analyzer.
+// (on_skipped on the submitting thread; errors for questions never started, on the thread
+// destroying the analyzer), never with an analyzer lock held, so they may call back into it.
 //
 // Guarantees:
 // - Every question gets exactly one answer or error callback, in the order asked.
@@ -52,9 +52,9 @@ class FrameCopy {
 };
 
 struct AnalyzerOptions {
-  size_t queue_size = 8;   // frames waiting for the encoder
-  size_t max_batch = 4;    // frames encoded per Session::add_frames call
-  uint64_t first_id = 1;   // id of the first question asked without one
+  size_t queue_size = 8;  // frames waiting for the encoder
+  size_t max_batch = 4;   // frames encoded per Session::add_frames call
+  uint64_t first_id = 1;  // id of the first question asked without one
 };
 
 struct AnalyzerCallbacks {
@@ -62,8 +62,7 @@ struct AnalyzerCallbacks {
   std::function<void(uint64_t id, const std::string& question, const Answer& answer,
                      int64_t latency_ns)>
       on_answer;
-  std::function<void(uint64_t id, const std::string& question, const std::string& reason)>
-      on_error;
+  std::function<void(uint64_t id, const std::string& question, const std::string& reason)> on_error;
   // A frame was skipped: the total so far and the skipped frame's timestamp. Runs on the thread
   // that submitted the frame.
   std::function<void(uint64_t skipped_total, int64_t pts_ns)> on_skipped;

@@ -3,7 +3,8 @@
 
 Each line read from stdin is one question. It is posted on the pipeline's bus as a
 `llamavid-ask` application message, which every llamavid element of the pipeline (or only the
-one named by --element) takes as a question. Every `llamavid-answer` message is printed on
+one named by --element) takes as a question; questions typed before those elements hold a frame
+wait until they do. Every `llamavid-answer` message is printed on
 stdout as `[hh:mm:ss] ANSWER` (the stream time the answer speaks about), prefixed by the
 element's name when the pipeline holds several llamavid elements; every `llamavid-error` goes to
 stderr. End of stdin ends the run once the questions asked so far are answered; end of stream
@@ -57,11 +58,14 @@ def llamavid_elements(pipeline):
 
 
 class Monitor:
-    def __init__(self, pipeline, targets, element_name):
+    def __init__(self, pipeline, elements, element_name):
         self.pipeline = pipeline
         self.element_name = element_name
-        self.several = len(targets) > 1
-        self.expected = 1 if element_name else len(targets)
+        self.several = len(elements) > 1  # answers then name their element
+        self.targets = [e for e in elements if e.get_name() == element_name] if element_name \
+            else elements
+        self.expected = len(self.targets)
+        self.held = []  # questions typed before every target held a frame
         self.loop = GLib.MainLoop()
         self.next_id = FIRST_ID
         self.pending = {}  # id -> answers or errors still due
@@ -70,6 +74,22 @@ class Monitor:
         self.status = 0
 
     def ask(self, question):
+        if self.held or not self.targets_ready():
+            self.held.append(question)
+        else:
+            self.post(question)
+
+    def targets_ready(self):
+        return all(e.get_property("memory-frames") > 0 for e in self.targets)
+
+    def on_tick(self):
+        if self.held and self.targets_ready():
+            for question in self.held:
+                self.post(question)
+            self.held = []
+        return True
+
+    def post(self, question):
         s = Gst.Structure.new_empty("llamavid-ask")
         s.set_value("question", question)
         s.set_value("id", uint64_value(self.next_id))
@@ -87,7 +107,7 @@ class Monitor:
         self.maybe_finish()
 
     def maybe_finish(self):
-        if not self.stdin_open and not self.pending:
+        if not self.stdin_open and not self.pending and not self.held:
             self.loop.quit()
 
     def on_stdin(self, fd, condition):
@@ -159,20 +179,19 @@ def main():
         wrapper = Gst.Pipeline.new(None)
         wrapper.add(pipeline)
         pipeline = wrapper
-    targets = llamavid_elements(pipeline)
-    if args.element:
-        targets = [e for e in targets if e.get_name() == args.element]
-    if not targets:
+    elements = llamavid_elements(pipeline)
+    if not elements or (args.element and args.element not in [e.get_name() for e in elements]):
         print("monitor.py: the pipeline holds no llamavid element%s"
               % (" named " + args.element if args.element else ""), file=sys.stderr)
         return 2
 
-    monitor = Monitor(pipeline, targets, args.element)
+    monitor = Monitor(pipeline, elements, args.element)
     bus = pipeline.get_bus()
     bus.add_signal_watch()
     bus.connect("message", monitor.on_message)
     GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, sys.stdin.fileno(),
                           GLib.IO_IN | GLib.IO_HUP | GLib.IO_ERR, monitor.on_stdin)
+    GLib.timeout_add(100, monitor.on_tick)
     if args.timeout > 0:
         GLib.timeout_add(int(args.timeout * 1000), monitor.on_timeout)
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
+#include <cmath>
 
 #include "test_util.h"
 
@@ -62,7 +62,8 @@ GstMessage* wait_message(GstBus* bus, const std::vector<std::string>& names,
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) return nullptr;
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, static_cast<GstClockTime>(ns), GST_MESSAGE_ELEMENT);
+    GstMessage* m =
+        gst_bus_timed_pop_filtered(bus, static_cast<GstClockTime>(ns), GST_MESSAGE_ELEMENT);
     if (!m) return nullptr;
     if (named_one_of(m, names)) return m;
     gst_message_unref(m);
@@ -95,7 +96,8 @@ std::vector<GstMessage*> pending_results(GstBus* bus) {
 }
 
 GstStructure* ask_structure(const std::string& question, guint64 id, const char* element) {
-  GstStructure* s = gst_structure_new("llamavid-ask", "question", G_TYPE_STRING, question.c_str(), nullptr);
+  GstStructure* s =
+      gst_structure_new("llamavid-ask", "question", G_TYPE_STRING, question.c_str(), nullptr);
   if (id) gst_structure_set(s, "id", G_TYPE_UINT64, id, nullptr);
   if (element) gst_structure_set(s, "element", G_TYPE_STRING, element, nullptr);
   return s;
@@ -132,20 +134,18 @@ std::vector<GstClockTime> PadRecorder::buffer_pts() {
   return pts_;
 }
 
-ElementHarness::ElementHarness(const std::vector<std::pair<std::string, std::string>>& props,
-                               const std::string& caps) {
+ElementHarness::ElementHarness(Properties props, const char* caps) {
   element = gst_element_factory_make("llamavid", "llamavid0");
   EXPECT_NE(element, nullptr) << "the llamavid plugin was not found";
   if (!element) return;
   g_object_set(element, "model", tiny_model_dir().c_str(), "device", "cpu", "max-new-tokens", 4,
                nullptr);
-  for (const auto& [name, value] : props)
-    gst_util_set_object_arg(G_OBJECT(element), name.c_str(), value.c_str());
+  for (const auto& [name, value] : props) gst_util_set_object_arg(G_OBJECT(element), name, value);
   bus = gst_bus_new();
   gst_element_set_bus(element, bus);
   video = gst_harness_new_with_element(element, "sink", "src");
   text = gst_harness_new_with_element(element, nullptr, "text_src");
-  GstCaps* c = gst_caps_from_string(caps.c_str());
+  GstCaps* c = gst_caps_from_string(caps);
   GstStructure* s = gst_caps_get_structure(c, 0);
   gst_structure_get_int(s, "width", &width);
   gst_structure_get_int(s, "height", &height);
@@ -163,7 +163,8 @@ ElementHarness::~ElementHarness() {
 }
 
 void ElementHarness::push_frame(double pts_s, guint8 value) {
-  GstBuffer* b = solid_buffer(width, height, value, static_cast<GstClockTime>(pts_s * kSecond));
+  GstBuffer* b =
+      solid_buffer(width, height, value, static_cast<GstClockTime>(std::llround(pts_s * kSecond)));
   ASSERT_EQ(gst_harness_push(video, b), GST_FLOW_OK);
   GstBuffer* out = gst_harness_pull(video);
   EXPECT_EQ(out, b);

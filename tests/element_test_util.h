@@ -6,6 +6,7 @@
 #include <gst/gst.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -61,9 +62,10 @@ class PadRecorder {
 class ElementHarness {
  public:
   // `props`: further properties as strings, set before the element starts.
-  explicit ElementHarness(const std::vector<std::pair<std::string, std::string>>& props = {},
-                          const std::string& caps =
-                              "video/x-raw,format=RGB,width=32,height=24,framerate=30/1");
+  using Properties = std::initializer_list<std::pair<const char*, const char*>>;
+  explicit ElementHarness(
+      Properties props = {},
+      const char* caps = "video/x-raw,format=RGB,width=32,height=24,framerate=30/1");
   ~ElementHarness();
   ElementHarness(const ElementHarness&) = delete;
   ElementHarness& operator=(const ElementHarness&) = delete;

@@ -48,13 +48,37 @@ bool wait_gap_reaching(GstHarness* text, GstClockTime position) {
 // gst-inspect-1.0 (the real tool, on the build-tree plugin) lists every pad, property and signal.
 TEST(ElementPads, InspectListsEverything) {
   const std::string out = run_command("gst-inspect-1.0 llamavid 2>&1");
-  for (const char* item :
-       {"Filter/Analyzer/Video", "libgstllamavid.so", "SRC: 'src'", "SINK: 'sink'",
-        "SINK: 'query_sink'", "SRC: 'text_src'", "text/x-raw", "utf8", "RGBA", "BGRx", "BGRA",
-        "I420", "NV12", "model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-        "ask-at-eos", "memory-frames", "memory-span", "max-memory-entries", "merge-threshold",
-        "time-markers", "queue-size", "skip-frames", "frames-sampled", "frames-skipped",
-        "\"ask\"", "guint64 user_function"})
+  for (const char* item : {"Filter/Analyzer/Video",
+                           "libgstllamavid.so",
+                           "SRC: 'src'",
+                           "SINK: 'sink'",
+                           "SINK: 'query_sink'",
+                           "SRC: 'text_src'",
+                           "text/x-raw",
+                           "utf8",
+                           "RGBA",
+                           "BGRx",
+                           "BGRA",
+                           "I420",
+                           "NV12",
+                           "model",
+                           "device",
+                           "sample-fps",
+                           "max-new-tokens",
+                           "temperature",
+                           "seed",
+                           "ask-at-eos",
+                           "memory-frames",
+                           "memory-span",
+                           "max-memory-entries",
+                           "merge-threshold",
+                           "time-markers",
+                           "queue-size",
+                           "skip-frames",
+                           "frames-sampled",
+                           "frames-skipped",
+                           "\"ask\"",
+                           "guint64 user_function"})
     EXPECT_NE(out.find(item), std::string::npos) << "missing " << item << " in:\n" << out;
 }
 
@@ -79,7 +103,8 @@ TEST(ElementPads, PassthroughWithoutCopy) {
   }
   GstCaps* caps = gst_pad_get_current_caps(GST_PAD_PEER(e.video->sinkpad));
   ASSERT_NE(caps, nullptr);
-  GstCaps* expected = gst_caps_from_string("video/x-raw,format=RGB,width=32,height=24,framerate=30/1");
+  GstCaps* expected =
+      gst_caps_from_string("video/x-raw,format=RGB,width=32,height=24,framerate=30/1");
   EXPECT_TRUE(gst_caps_is_equal(caps, expected));
   gst_caps_unref(expected);
   gst_caps_unref(caps);
@@ -104,7 +129,7 @@ TEST(ElementPads, SamplesByStreamTime) {
 
   ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_eos()));
   EXPECT_EQ(e.uint64_property("memory-frames"), 6u);
-  EXPECT_EQ(e.uint64_property("memory-span"), static_cast<guint64>(3.45 * kSecond));
+  EXPECT_EQ(e.uint64_property("memory-span"), 3450 * GST_MSECOND);
 }
 
 // Stream time (not buffer time) places the frames: a segment starting at 10 s with time 100 s.
@@ -131,7 +156,8 @@ TEST(ElementPads, MemoryUsesStreamTime) {
 TEST(ElementPads, CapsChangeKeepsMemory) {
   ElementHarness e({{"sample-fps", "1000"}, {"skip-frames", "never"}, {"merge-threshold", "0"}});
   for (int i = 0; i < 3; ++i) e.push_frame(i, static_cast<guint8>(50 * i));
-  gst_harness_set_src_caps_str(e.video, "video/x-raw,format=I420,width=48,height=36,framerate=30/1");
+  gst_harness_set_src_caps_str(e.video,
+                               "video/x-raw,format=I420,width=48,height=36,framerate=30/1");
   for (int i = 3; i < 5; ++i) {
     const gsize size = 48 * 36 * 3 / 2;
     GstBuffer* b = gst_buffer_new_allocate(nullptr, size, nullptr);

@@ -73,8 +73,8 @@ TEST(ElementPipelines, InvalidModelFailsReady) {
 TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
   GstElement* p = parse(
       "videotestsrc pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
-      "llamavid name=l device=cpu sample-fps=10 max-new-tokens=32 model=\"" + tiny_model_dir() +
-      "\" ! fakesink sync=false");
+      "llamavid name=l device=cpu sample-fps=10 max-new-tokens=32 model=\"" +
+      tiny_model_dir() + "\" ! fakesink sync=false");
   ASSERT_NE(p, nullptr);
   g_object_set(p, "auto-flush-bus", FALSE, nullptr);  // keep results posted while going to NULL
   GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
@@ -82,7 +82,8 @@ TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
   long rss_at_10 = 0;
   for (int cycle = 0; cycle < 50; ++cycle) {
     ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-    ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+    ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND),
+              GST_STATE_CHANGE_SUCCESS);
     std::vector<guint64> ids(3);
     for (auto& id : ids) g_signal_emit_by_name(l, "ask", "What is on screen?", &id);
     g_usleep((cycle % 5) * 20000);
@@ -110,8 +111,10 @@ TEST(ElementPipelines, LiveVideoNeverWaitsForTheModel) {
   GstElement* p = parse(
       "videotestsrc is-live=true pattern=ball ! "
       "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! "
-      "llamavid name=l device=cpu sample-fps=1000 queue-size=1 model=\"" + slow_model_dir() +
-      "\" ! fakesink name=sink sync=true qos=true max-lateness=20000000");
+      "llamavid name=l device=cpu sample-fps=1000 queue-size=1 model=\"" +
+      slow_model_dir() +
+      "\" ! fakesink name=sink sync=true qos=true max-lateness=20000000 "
+      "l.text_src ! fakesink sync=true");
   ASSERT_NE(p, nullptr);
   GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
   GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "sink");
@@ -147,6 +150,65 @@ TEST(ElementPipelines, LiveVideoNeverWaitsForTheModel) {
   ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   gst_object_unref(bus);
   gst_object_unref(sink);
+  gst_object_unref(l);
+  gst_object_unref(p);
+}
+
+// A non-live pipeline with a synced sink on text_src prerolls (GAP events), takes a question
+// from the application bus, answers ask-at-eos, and reaches EOS with the answers on text_src.
+TEST(ElementPipelines, TextBranchAndBusQuestionToEos) {
+  GstElement* p = parse(
+      "videotestsrc num-buffers=45 pattern=ball ! "
+      "video/x-raw,format=RGB,width=64,height=48,framerate=15/1 ! "
+      "llamavid name=l device=cpu ask-at-eos=\"What was shown?\" model=\"" +
+      tiny_model_dir() +
+      "\" ! fakesink sync=true l.text_src ! appsink name=text sync=true wait-on-eos=false");
+  ASSERT_NE(p, nullptr);
+  GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
+  GstElement* text = gst_bin_get_by_name(GST_BIN(p), "text");
+  GstBus* bus = gst_element_get_bus(p);
+  ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+
+  guint64 frames = 0;
+  for (int i = 0; i < 500 && frames == 0; ++i) {
+    g_usleep(10000);
+    g_object_get(l, "memory-frames", &frames, nullptr);
+  }
+  ASSERT_GT(frames, 0u);
+  ASSERT_TRUE(
+      gst_bus_post(bus, gst_message_new_application(nullptr, ask_structure("From the bus?", 700))));
+
+  // Results arrive before EOS.
+  std::vector<std::string> results;
+  for (;;) {
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, 60 * GST_SECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ASSERT_NE(m, nullptr) << "no EOS";
+    const GstMessageType type = GST_MESSAGE_TYPE(m);
+    if (type == GST_MESSAGE_ELEMENT &&
+        gst_structure_has_name(gst_message_get_structure(m), "llamavid-answer"))
+      results.push_back(gst_structure_get_string(gst_message_get_structure(m), "question"));
+    gst_message_unref(m);
+    ASSERT_NE(type, GST_MESSAGE_ERROR);
+    if (type == GST_MESSAGE_EOS) break;
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"From the bus?", "What was shown?"}));
+
+  int answers = 0;
+  for (;;) {
+    GstSample* sample = nullptr;
+    g_signal_emit_by_name(text, "try-pull-sample", static_cast<GstClockTime>(0), &sample);
+    if (!sample) break;
+    ++answers;
+    gst_sample_unref(sample);
+  }
+  EXPECT_EQ(answers, 2);  // the bus question and ask-at-eos
+
+  ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref(bus);
+  gst_object_unref(text);
   gst_object_unref(l);
   gst_object_unref(p);
 }

@@ -120,9 +120,9 @@ class StreamAnalyzerTest : public ::testing::Test {
   // Frames 0..count-1 at one per second from `start_s`, waiting for room (non-live).
   static void feed(StreamAnalyzer& a, int count, int start_s = 0) {
     for (int i = 0; i < count; ++i)
-      ASSERT_EQ(a.submit_frame(solid_frame(static_cast<uint8_t>(37 * (start_s + i)),
-                                           (start_s + i) * kSecond),
-                               /*live=*/false),
+      ASSERT_EQ(a.submit_frame(
+                    solid_frame(static_cast<uint8_t>(37 * (start_s + i)), (start_s + i) * kSecond),
+                    /*live=*/false),
                 SubmitResult::Queued);
   }
 
@@ -161,7 +161,8 @@ TEST(FrameCopy, CopiesRowsAndCropsOddChroma) {
   i420.planes[2] = vv.data();
   i420.strides[0] = 5;
   i420.strides[1] = i420.strides[2] = 3;
-  Frame w = FrameCopy::of(i420).view();
+  FrameCopy i420_copy = FrameCopy::of(i420);
+  Frame w = i420_copy.view();
   EXPECT_EQ(w.width, 4);
   EXPECT_EQ(w.height, 2);
   EXPECT_EQ(w.strides[0], 4);
@@ -311,8 +312,7 @@ TEST_F(StreamAnalyzerTest, StopResolvesAndStartResumes) {
 TEST_F(StreamAnalyzerTest, DestructorCancelsLeftovers) {
   {
     SessionOptions s;
-    StreamAnalyzer a(load_shared_model(*dir_, "cpu"), s, AnalyzerOptions{},
-                     recorder_.callbacks());
+    StreamAnalyzer a(load_shared_model(*dir_, "cpu"), s, AnalyzerOptions{}, recorder_.callbacks());
     a.ask("Never started?");
   }
   auto results = recorder_.results();
@@ -342,7 +342,8 @@ TEST_F(StreamAnalyzerTest, ManyAskersAtOnce) {
   for (int t = 0; t < kThreads; ++t)
     askers.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        const std::string q = "Thread " + std::to_string(t) + " question " + std::to_string(i) + "?";
+        const std::string q =
+            "Thread " + std::to_string(t) + " question " + std::to_string(i) + "?";
         const uint64_t id = a->ask(q);
         std::lock_guard<std::mutex> lock(mutex);
         asked[id] = q;

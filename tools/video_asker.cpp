@@ -1,6 +1,7 @@
 #include "video_asker.h"
 
 #include <algorithm>
+#include <deque>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -11,12 +12,6 @@
 namespace llamavid {
 
 namespace {
-
-std::string one_line(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  std::replace(text.begin(), text.end(), '\r', ' ');
-  return text;
-}
 
 std::string string_field(const GstStructure* s, const char* name) {
   const gchar* v = gst_structure_get_string(s, name);
@@ -41,15 +36,14 @@ class ElementAsker {
     pipeline_ = std::make_unique<VideoPipeline>(options_.source,
                                                 std::vector<GstElement*>{llamavid_, sink});
     pipeline_->on_element_message([this](GstMessage* m) { on_message(m); });
-    const bool live = pipeline_->start();
-    if (live && final_pending_)
-      after_timer_ = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
+    live_ = pipeline_->start();
     std::unique_ptr<StdinLines> lines;
     if (options_.interactive)
       lines = std::make_unique<StdinLines>([this](const std::string& q) { ask_line(q); },
                                            [this] { stdin_open_ = false; maybe_finish(); });
+    const guint timer = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
     pipeline_->run();
-    if (after_timer_) g_source_remove(after_timer_);
+    g_source_remove(timer);
 
     if (!pipeline_->error().empty()) {
       std::cerr << "llamavid-ask: " << pipeline_->error() << "\n";
@@ -59,8 +53,8 @@ class ElementAsker {
       std::cerr << "llamavid-ask: the stream ended before the question was answered\n";
       return 1;
     }
-    if (!pending_.empty()) {
-      std::cerr << "llamavid-ask: the stream ended with " << pending_.size()
+    if (!pending_.empty() || !held_.empty()) {
+      std::cerr << "llamavid-ask: the stream ended with " << pending_.size() + held_.size()
                 << " question(s) unanswered\n";
       return 1;
     }
@@ -91,23 +85,33 @@ class ElementAsker {
     return id;
   }
 
+  // Asks the lines held until a frame had passed, and on a live source the question due after
+  // --after seconds of stream.
   static gboolean on_tick(ElementAsker* self) {
-    if (self->pipeline_->elapsed_ns() < static_cast<int64_t>(self->options_.after_s * 1e9))
-      return G_SOURCE_CONTINUE;
-    g_object_set(self->llamavid_, "ask-at-eos", "", nullptr);
-    self->final_id_ = self->ask(self->options_.question);
-    self->after_timer_ = 0;
-    return G_SOURCE_REMOVE;
+    if (!self->pipeline_->frame_seen()) return G_SOURCE_CONTINUE;
+    for (const std::string& q : self->held_) self->pending_.insert(self->ask(q));
+    self->held_.clear();
+    if (self->live_ && self->final_pending_ && self->final_id_ == 0 &&
+        self->pipeline_->elapsed_ns() >= static_cast<int64_t>(self->options_.after_s * 1e9)) {
+      g_object_set(self->llamavid_, "ask-at-eos", "", nullptr);
+      self->final_id_ = self->ask(self->options_.question);
+    }
+    return G_SOURCE_CONTINUE;
   }
 
+  // A question typed before any frame has passed the element waits for one: asked at once it
+  // would only get "no frame has been seen yet".
   void ask_line(const std::string& question) {
     if (question.find_first_not_of(" \t") == std::string::npos) return;  // blank: not a question
-    pending_.insert(ask(question));
+    if (pipeline_->frame_seen() && held_.empty())
+      pending_.insert(ask(question));
+    else
+      held_.push_back(question);
   }
 
   // The run is over once every question asked or due has its answer.
   void maybe_finish() {
-    if (final_pending_ || !pending_.empty()) return;
+    if (final_pending_ || !pending_.empty() || !held_.empty()) return;
     if (options_.interactive && stdin_open_) return;
     pipeline_->quit();
   }
@@ -128,7 +132,7 @@ class ElementAsker {
       final_pending_ = false;
     }
     if (answer) {
-      std::cout << one_line(string_field(s, "answer")) << std::endl;
+      std::cout << answer_line(string_field(s, "answer")) << std::endl;
     } else {
       std::cerr << "llamavid-ask: cannot answer \"" << question
                 << "\": " << string_field(s, "reason") << "\n";
@@ -144,14 +148,24 @@ class ElementAsker {
   GstElement* llamavid_ = nullptr;  // owned by the pipeline
   std::unique_ptr<VideoPipeline> pipeline_;
   std::set<guint64> pending_;  // ids of the questions read from stdin and not yet answered
+  std::deque<std::string> held_;  // questions read before any frame had passed
+  bool live_ = false;
   bool final_pending_ = false;  // the positional question is still to be answered
   guint64 final_id_ = 0;        // its id once asked through the signal
   bool stdin_open_ = true;
-  guint after_timer_ = 0;
   int status_ = 0;
 };
 
 }  // namespace
+
+std::string answer_line(const std::string& text) {
+  gchar* valid = g_utf8_make_valid(text.data(), static_cast<gssize>(text.size()));
+  std::string line = valid;
+  g_free(valid);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::replace(line.begin(), line.end(), '\r', ' ');
+  return line;
+}
 
 int ask_video(const VideoAskOptions& options) {
   gst_init(nullptr, nullptr);

@@ -22,6 +22,10 @@ struct VideoAskOptions {
   bool interactive = false;
 };
 
+// An answer as llamavid-ask prints it: valid UTF-8 (as the element's messages carry it) on one
+// line (line breaks become spaces).
+std::string answer_line(const std::string& text);
+
 // Asks through the element: on a file at end of stream (property ask-at-eos), on a live source
 // after `after_s` seconds of stream; with `interactive`, also every line read from stdin. Prints
 // one line per answer on stdout, errors on stderr. Returns the exit status.

@@ -1,5 +1,6 @@
 #include "video_dump.h"
 
+#include <cmath>
 #include <iostream>
 #include <memory>
 
@@ -17,23 +18,24 @@ namespace llamavid {
 
 namespace {
 
-// Takes a frame whenever its stream time reaches the next sampling instant, as the element
-// does: instants are 1/fps apart on the stream-time axis, starting at the first frame.
+// Takes the first frame of each 1/fps period of stream time (periods counted from stream time
+// 0), as the element does, so that both see the same frames.
 class FrameSampler {
  public:
-  explicit FrameSampler(double fps) : period_ns_(static_cast<int64_t>(1e9 / fps)) {}
+  explicit FrameSampler(double fps) : fps_(fps) {}
 
   bool take(int64_t t_ns) {
-    if (next_ns_ >= 0 && t_ns < next_ns_) return false;
-    next_ns_ = (next_ns_ < 0 ? t_ns : next_ns_) + period_ns_;
-    // A gap longer than a period (a seek, a stalled camera) restarts the grid at this frame.
-    if (next_ns_ <= t_ns) next_ns_ = t_ns + period_ns_;
+    const auto slot = static_cast<int64_t>(std::floor(static_cast<double>(t_ns) * fps_ / 1e9));
+    if (sampled_any_ && slot == last_slot_) return false;
+    sampled_any_ = true;
+    last_slot_ = slot;
     return true;
   }
 
  private:
-  int64_t period_ns_;
-  int64_t next_ns_ = -1;
+  double fps_;
+  bool sampled_any_ = false;
+  int64_t last_slot_ = 0;
 };
 
 class DumpAsker {
@@ -87,7 +89,7 @@ class DumpAsker {
     answered_ = true;
     Answer a = session_->answer(options_.question, /*keep_tensors=*/true);
     write_answer_dump(dir_, a);
-    std::cout << a.text << std::endl;
+    std::cout << answer_line(a.text) << std::endl;
   }
 
   static gboolean on_tick(DumpAsker* self) {

@@ -24,7 +24,10 @@ std::string error_text(GstMessage* msg) {
   GError* err = nullptr;
   gchar* debug = nullptr;
   gst_message_parse_error(msg, &err, &debug);
-  std::string text = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + err->message;
+  // Errors of our own (posted by post_error) come from the pipeline and need no source name.
+  std::string text = GST_IS_PIPELINE(GST_MESSAGE_SRC(msg))
+                         ? std::string(err->message)
+                         : std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + err->message;
   if (debug) text += " (" + std::string(debug) + ")";
   g_error_free(err);
   g_free(debug);
@@ -54,10 +57,7 @@ VideoPipeline::VideoPipeline(const std::string& source, const std::vector<GstEle
   pipeline_ = gst_pipeline_new("llamavid-ask");
   GstElement* decode = make_element("uridecodebin");
   convert_ = make_element("videoconvert");
-  // Only the video stream is decoded and exposed; audio and other streams are dropped.
-  GstCaps* video = gst_caps_from_string("video/x-raw");
-  g_object_set(decode, "uri", uri.c_str(), "caps", video, "expose-all-streams", FALSE, nullptr);
-  gst_caps_unref(video);
+  g_object_set(decode, "uri", uri.c_str(), nullptr);
   gst_bin_add_many(GST_BIN(pipeline_), decode, convert_, nullptr);
   GstElement* prev = convert_;
   for (GstElement* e : tail) {
@@ -73,10 +73,11 @@ VideoPipeline::VideoPipeline(const std::string& source, const std::vector<GstEle
   g_signal_connect(decode, "pad-added", G_CALLBACK(on_pad_added), this);
   g_signal_connect(decode, "no-more-pads", G_CALLBACK(on_no_more_pads), this);
 
-  GstPad* src = gst_element_get_static_pad(convert_, "src");
-  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER,
+  // Frames are counted as they reach the last tail element (the sink): the others have seen them.
+  GstPad* sink = gst_element_get_static_pad(prev, "sink");
+  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER,
                     reinterpret_cast<GstPadProbeCallback>(on_buffer), this, nullptr);
-  gst_object_unref(src);
+  gst_object_unref(sink);
 
   loop_ = g_main_loop_new(nullptr, FALSE);
   GstBus* bus = gst_element_get_bus(pipeline_);
@@ -96,13 +97,31 @@ VideoPipeline::~VideoPipeline() {
 }
 
 void VideoPipeline::on_pad_added(GstElement*, GstPad* pad, VideoPipeline* self) {
-  GstPad* sink = gst_element_get_static_pad(self->convert_, "sink");
-  if (!gst_pad_is_linked(sink)) {
-    const GstPadLinkReturn r = gst_pad_link(pad, sink);
-    if (r != GST_PAD_LINK_OK)
-      self->post_error(self->source_ + ": cannot link the decoded video (" +
-                 gst_pad_link_get_name(r) + ")");
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
+  bool video = gst_caps_get_size(caps) > 0 &&
+               g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)),
+                                "video/x-raw");
+  gst_caps_unref(caps);
+  GstPad* sink = nullptr;
+  if (video) {
+    sink = gst_element_get_static_pad(self->convert_, "sink");
+    if (gst_pad_is_linked(sink)) video = false;  // only the first video stream is watched
   }
+  if (!video) {
+    // Other streams (audio, subtitles, a second video) end in a sink of their own, so that
+    // the decoder never stalls on an unlinked pad.
+    if (sink) gst_object_unref(sink);
+    GstElement* drop = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(drop, "sync", FALSE, "async", FALSE, nullptr);
+    gst_bin_add(GST_BIN(self->pipeline_), drop);
+    gst_element_sync_state_with_parent(drop);
+    sink = gst_element_get_static_pad(drop, "sink");
+  }
+  const GstPadLinkReturn r = gst_pad_link(pad, sink);
+  if (r != GST_PAD_LINK_OK)
+    self->post_error(self->source_ + ": cannot link a decoded stream (" +
+                     gst_pad_link_get_name(r) + ")");
   gst_object_unref(sink);
 }
 

@@ -41,7 +41,9 @@ class VideoPipeline {
   bool reached_eos() const { return eos_; }
   // The first ERROR the pipeline posted ("element: message"), empty if none.
   const std::string& error() const { return error_; }
-  // Stream time from the first frame that reached the tail to the newest one, in ns.
+  // Whether a frame has passed the tail's elements (reached the last one's sink pad).
+  bool frame_seen() const { return first_ns_.load() >= 0; }
+  // Stream time from the first frame that passed the tail to the newest one, in ns.
   int64_t elapsed_ns() const { return elapsed_ns_.load(); }
   // Posts an ERROR on the bus (from any thread), so that it ends run() like a pipeline error.
   void post_error(const std::string& message);

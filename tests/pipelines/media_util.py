@@ -25,8 +25,27 @@ def make_mp4(path, seconds=3, fps=10, pattern="ball", width=64, height=48):
     subprocess.run(
         ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % (seconds * fps),
          "pattern=" + pattern, "!",
-         "video/x-raw,width=%d,height=%d,framerate=%d/1" % (width, height, fps), "!",
+         "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1" % (width, height, fps), "!",
          "x264enc", "!", "mp4mux", "!", "filesink", "location=" + path],
+        check=True, timeout=60, capture_output=True)
+    return path
+
+
+def make_audio_only(path):
+    """An Ogg Vorbis file: no video stream at all."""
+    subprocess.run(["gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=20", "!", "audioconvert",
+                    "!", "vorbisenc", "!", "oggmux", "!", "filesink", "location=" + path],
+                   check=True, timeout=60, capture_output=True)
+    return path
+
+
+def make_mp4_with_audio(path, seconds=3, fps=10):
+    """An MP4 file with an H.264 video stream and an AAC audio stream."""
+    subprocess.run(
+        ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % (seconds * fps), "!",
+         "video/x-raw,format=I420,width=64,height=48,framerate=%d/1" % fps, "!", "x264enc", "!",
+         "mux.", "audiotestsrc", "num-buffers=%d" % (seconds * 43), "!", "audioconvert", "!",
+         "avenc_aac", "!", "mp4mux", "name=mux", "!", "filesink", "location=" + path],
         check=True, timeout=60, capture_output=True)
     return path
 
@@ -63,6 +82,7 @@ class LineReader:
     deadline while the process keeps running."""
 
     def __init__(self, stream):
+        self.stream = stream
         self.lines = queue.Queue()
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
@@ -75,3 +95,8 @@ class LineReader:
     def next(self, timeout):
         """The next line, or None at end of output; queue.Empty after `timeout` seconds."""
         return self.lines.get(timeout=timeout)
+
+    def join(self):
+        """Waits for the end of output (the process has ended) and closes the stream."""
+        self.thread.join(timeout=10)
+        self.stream.close()

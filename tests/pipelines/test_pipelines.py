@@ -25,10 +25,11 @@ PIPELINES = media_util.PIPELINES
 PROPS = ["model=" + MODEL, "device=cpu", "max-new-tokens=4"]
 # gst-launch-1.0 -m prints each element message as "Got message #N from element "NAME"
 # (element): STRUCTURE".
-ANSWER_RE = re.compile(r'Got message #\d+ from element "([^"]+)" \(element\): (llamavid-answer, .*)')
+ANSWER_RE = re.compile(
+    r'Got message #\d+ from element "([^"]+)" \(element\): (llamavid-answer, .*)')
 ANSWER_FIELDS = {"id": "guint64", "question": "string", "answer": "string",
                  "stream-time": "guint64", "memory-start": "guint64", "memory-end": "guint64",
-                 "frames": "guint", "latency": "guint64"}
+                 "frames": "uint", "latency": "guint64"}
 MONITOR_LINE_RE = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\] (.*)$")
 
 
@@ -136,14 +137,14 @@ def monitor(description, *args):
 
 
 class Monitor(unittest.TestCase):
-    def run_questions(self, description, questions, answers_per_question=1, args=()):
-        """Types each question after the video has played a while, and returns the answer
-        lines, each read before stdin closes."""
+    def run_questions(self, description, questions, answers_per_question=1, args=(), wait=2.0):
+        """Types each question after the video has played `wait` seconds, and returns the
+        answer lines, each read before stdin closes."""
         p = monitor(description, *args)
         lines = []
+        out = media_util.LineReader(p.stdout)
         try:
-            out = media_util.LineReader(p.stdout)
-            time.sleep(2)
+            time.sleep(wait)
             for q in questions:
                 p.stdin.write(q + "\n")
                 p.stdin.flush()
@@ -152,14 +153,17 @@ class Monitor(unittest.TestCase):
                         line = out.next(timeout=20)
                     except queue.Empty:
                         self.fail("no answer to %r while the video plays" % q)
-                    self.assertIsNotNone(line, p.stderr.read())
+                    if line is None:
+                        self.fail("monitor.py ended early: " + p.stderr.read())
                     lines.append(line)
             p.stdin.close()
-            self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+            if p.wait(timeout=20) != 0:
+                self.fail("monitor.py exited with %d: %s" % (p.returncode, p.stderr.read()))
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            out.join()
             p.stderr.close()
         return lines
 
@@ -176,6 +180,14 @@ class Monitor(unittest.TestCase):
             self.assertIsNotNone(m, line)
             times.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)))
         self.assertLessEqual(times[0], times[1])
+
+    # A question typed as the pipeline starts waits for a frame in memory instead of failing.
+    def test_question_at_start(self):
+        lines = self.run_questions(
+            "videotestsrc is-live=true ! video/x-raw,width=64,height=48,framerate=10/1 "
+            "! videoconvert ! llamavid %s ! fakesink" % " ".join(PROPS), ["What is on screen?"],
+            wait=0)
+        self.assertRegex(lines[0], MONITOR_LINE_RE)
 
     # With two llamavid elements every question is answered by both, each line naming its
     # element; --element asks only the one named.
@@ -221,4 +233,4 @@ class RtspServer(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[2:])  # then optional test names

@@ -86,6 +86,13 @@ class VideoFile(unittest.TestCase):
         self.assertEqual(runs[0].returncode, 0, runs[0].stderr)
         self.assertEqual(runs[0].stdout, runs[1].stdout)
 
+    # A file with an audio stream besides the video is answered like one without.
+    def test_file_with_audio(self):
+        mp4 = media_util.make_mp4_with_audio(os.path.join(SCRATCH, "with_audio.mp4"))
+        r = ask("--video", mp4, QUESTION)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 1, r.stdout)
+
     # Interactive on a file: each stdin line gets one answer line, in order, then the question
     # given on the command line is answered at the end of the file.
     def test_file_interactive(self):
@@ -116,6 +123,13 @@ class Errors(unittest.TestCase):
         r = ask("--video", path, QUESTION)
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(r.stdout, "")
+
+    # A file without a video stream says so.
+    def test_no_video_stream(self):
+        ogg = media_util.make_audio_only(os.path.join(SCRATCH, "tone.ogg"))
+        r = ask("--video", ogg, QUESTION)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("tone.ogg: no video stream", r.stderr)
 
     # A missing model directory is named by the element's error.
     def test_missing_model(self):
@@ -175,8 +189,8 @@ class LiveRtsp(unittest.TestCase):
                               "-i", "--video", self.server.uri],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
+        out = media_util.LineReader(p.stdout)
         try:
-            out = media_util.LineReader(p.stdout)
             time.sleep(3)  # frames reach the memory
             for question in ("what is on screen?", "and now?"):
                 p.stdin.write(question + "\n")
@@ -186,12 +200,14 @@ class LiveRtsp(unittest.TestCase):
                 except queue.Empty:
                     self.fail("no answer to %r while the video plays" % question)
             p.stdin.close()
-            self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+            if p.wait(timeout=20) != 0:
+                self.fail("llamavid-ask exited with %d: %s" % (p.returncode, p.stderr.read()))
             self.assertIsNone(out.next(timeout=5))  # nothing more after the two answers
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            out.join()
             p.stderr.close()
 
     # Ctrl-C before --after ends the stream (EOS), and the question is answered about what was
@@ -213,4 +229,4 @@ class LiveRtsp(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[3:])  # then optional test names

@@ -7,6 +7,7 @@ usage: make_tokenizers.py CORPUS OUT_DIR [--vocab-size N]
 """
 import os
 import re
+import struct
 import sys
 
 import sentencepiece as spm
@@ -18,16 +19,75 @@ def bert_words(line):
     return re.findall(r"[a-z0-9]+|[^\sa-z0-9]", line.lower())
 
 
+def varint(data, i):
+    value, shift = 0, 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
+def encode_varint(value):
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        out.append(b | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def piece_message(text, score):
+    """ModelProto.SentencePiece {piece, score, type NORMAL} in protobuf wire format."""
+    raw = text.encode()
+    body = b"\x0a" + encode_varint(len(raw)) + raw + b"\x15" + struct.pack("<f", score) + b"\x18\x01"
+    return b"\x0a" + encode_varint(len(body)) + body
+
+
+def add_number_pieces(path):
+    """Times and counts become whole-number tokens: "0".."99" and "00:".."59:" are added (the BPE
+    is trained without digits), so "01:02:03" encodes as "01:", "02:", "03"."""
+    data = open(path, "rb").read()
+    pieces, rest, i = [], [], 0
+    while i < len(data):
+        key, j = varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 2:
+            n, k = varint(data, j)
+            end = k + n
+        elif wire == 0:
+            _, end = varint(data, j)
+        elif wire == 5:
+            end = j + 4
+        else:
+            end = j + 8
+        (pieces if field == 1 else rest).append(data[i:end])
+        i = end
+    new = [piece_message(str(d), 2.0) for d in range(10)]
+    new += [piece_message("%02d" % n, 1.0) for n in range(100)]
+    new += [piece_message("%02d:" % n, 0.5) for n in range(60)]
+    with open(path, "wb") as f:
+        f.write(b"".join(pieces + new + rest))
+
+
 def main():
     corpus, out = sys.argv[1], sys.argv[2]
     vocab_size = int(sys.argv[sys.argv.index("--vocab-size") + 1]) if "--vocab-size" in sys.argv else 512
     os.makedirs(out, exist_ok=True)
+    no_digits = os.path.join(out, "corpus-no-digits.txt")
+    with open(corpus) as f, open(no_digits, "w") as g:
+        g.write(re.sub(r"[0-9]", "", f.read()))
     spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=os.path.join(out, "tokenizer"), vocab_size=vocab_size,
+        input=no_digits, model_prefix=os.path.join(out, "tokenizer"), vocab_size=vocab_size,
         model_type="bpe", character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         byte_fallback=True, split_digits=False, remove_extra_whitespaces=False,
         normalization_rule_name="identity", max_sentence_length=100000, minloglevel=2)
     os.remove(os.path.join(out, "tokenizer.vocab"))
+    os.remove(no_digits)
+    add_number_pieces(os.path.join(out, "tokenizer.model"))
 
     words = set()
     with open(corpus) as f:

@@ -1,0 +1,24 @@
+"""Reduced evaluation of the shipped default model (models/default) through llamavid-eval:
+held-out streams of 10 to 40 minutes at frame sizes and sampling rates beyond training, 100
+questions, each category held to a threshold a few points under the model card's targets.
+
+usage: test_default_model_eval.py LLAMAVID_EVAL MODEL_DIR
+"""
+import subprocess
+import sys
+
+THRESHOLDS = "now=0.92,at=0.86,order=0.86,presence=0.86,first=0.75,count=0.75,duration=0.75"
+
+
+def main():
+    evaluate, model = sys.argv[1:3]
+    cmd = [evaluate, "--model", model, "--seed", "7", "--streams", "5", "--min-length", "600",
+           "--max-length", "2400", "--questions", "20", "--threads", "2", "--check", THRESHOLDS]
+    print("$", " ".join(cmd), flush=True)
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(res.stdout)
+    sys.exit(res.returncode)
+
+
+if __name__ == "__main__":
+    main()

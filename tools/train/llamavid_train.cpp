@@ -1,0 +1,362 @@
+// llamavid-train: trains the shipped default model on the synthetic broadcast world.
+//
+//   llamavid-train corpus --out FILE [--seed S]
+//       writes the text the tokenizers are trained on (make_tokenizers.py).
+//   llamavid-train train --work DIR --out DIR [--config FILE] [--seed S] [--steps N]
+//                        [--vision-steps N] [--threads N] [--checkpoint-every N]
+//                        [--curriculum-steps N] [--max-segments N] [--frames-per-class N]
+//                        [--lr X] [--time-limit SECONDS]
+//       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
+//       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
+//       exports a model directory to --out.
+//
+// Phases: (1) the vision encoder learns to tell the pattern classes apart (cosine classifier on
+// the mean feature, the same vector the memory merges alike frames by), which also yields the
+// merge threshold; (2) with the encoder frozen and the bank's features cached, the token
+// generator and the LLM learn to answer questions about memories of generated streams.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "error.h"
+#include "examples.h"
+#include "frame_bank.h"
+#include "model.h"
+#include "prompt.h"
+#include "questions.h"
+#include "safetensors.h"
+#include "train_state.h"
+#include "world.h"
+
+namespace fs = std::filesystem;
+using namespace llamavid;
+using namespace llamavid::world;
+
+namespace {
+
+struct Options {
+  std::string command;
+  std::string work, out, config = LLAMAVID_TRAIN_CONFIG;
+  uint64_t seed = 1;
+  int64_t steps = 20000;
+  int64_t vision_steps = 1000;
+  int64_t threads = 1;
+  int64_t checkpoint_every = 200;
+  int64_t curriculum_steps = 3000;  // steps on streams of 3-10 segments before they lengthen
+  int64_t max_segments = 60;
+  int64_t frames_per_class = 24;
+  int64_t streams = 2;
+  int64_t questions = 8;
+  double lr = 1e-3;
+  double time_limit_s = 0;  // 0: none
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "llamavid-train: " << why << "\n"
+            << "usage: llamavid-train corpus --out FILE [--seed S]\n"
+            << "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
+            << "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
+            << "              [--curriculum-steps N] [--max-segments N] [--frames-per-class N]\n"
+            << "              [--streams N] [--questions N] [--lr X] [--time-limit SECONDS]\n";
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  if (argc < 2) usage("no command");
+  Options o;
+  o.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage("missing value after " + a);
+    const std::string v = argv[++i];
+    try {
+      if (a == "--work") o.work = v;
+      else if (a == "--out") o.out = v;
+      else if (a == "--config") o.config = v;
+      else if (a == "--seed") o.seed = std::stoull(v);
+      else if (a == "--steps") o.steps = std::stoll(v);
+      else if (a == "--vision-steps") o.vision_steps = std::stoll(v);
+      else if (a == "--threads") o.threads = std::stoll(v);
+      else if (a == "--checkpoint-every") o.checkpoint_every = std::stoll(v);
+      else if (a == "--curriculum-steps") o.curriculum_steps = std::stoll(v);
+      else if (a == "--max-segments") o.max_segments = std::stoll(v);
+      else if (a == "--frames-per-class") o.frames_per_class = std::stoll(v);
+      else if (a == "--streams") o.streams = std::stoll(v);
+      else if (a == "--questions") o.questions = std::stoll(v);
+      else if (a == "--lr") o.lr = std::stod(v);
+      else if (a == "--time-limit") o.time_limit_s = std::stod(v);
+      else usage("unknown option " + a);
+    } catch (const std::logic_error&) {
+      usage("bad value '" + v + "' for " + a);
+    }
+  }
+  return o;
+}
+
+// The prompt texts the model reads (template, movie wrapper, markers) and every question and
+// answer form, split where visual slots go, as the tokenizers will see them.
+void write_corpus(const Options& o) {
+  if (o.out.empty()) usage("corpus needs --out");
+  std::mt19937_64 rng(o.seed);
+  std::ofstream out(o.out);
+  for (const auto& line : corpus_lines(rng, 3000)) out << line << "\n";
+  for (int i = 0; i < 2000; ++i) {
+    const Stream s = stream_with_segments(rng, 2 + static_cast<int64_t>(rng() % 30));
+    FrameLayout layout;
+    for (const auto& span : sampled_spans(s, 1.0))
+      layout.text_after_frame.push_back("[" + clock_text(span.first_ns / 1000000000) + "-" +
+                                        clock_text(span.last_ns / 1000000000) + ", " +
+                                        clock_text((span.last_ns - span.first_ns) / 1000000000) +
+                                        "]");
+    Question q;
+    make_question(rng, static_cast<Category>(rng() % kNumCategories), s, 1.0, q);
+    std::string text = build_prompt(q.text, PromptStyle::Movie, layout);
+    size_t pos;
+    while ((pos = text.find(kImagePlaceholder)) != std::string::npos) text.replace(pos, 7, "\n");
+    out << text << "\n";
+  }
+}
+
+// Normal(0, 0.02) for matrices and learned embeddings/queries, ones for norm weights, zeros for
+// biases: the usual transformer initialisation, seeded by the caller.
+void init_parameters(const NamedTensors& params) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : params) {
+    const bool is_bias = name.size() >= 4 && (name.compare(name.size() - 4, 4, "bias") == 0);
+    if (is_bias) t.zero_();
+    else if (t.dim() == 1) t.fill_(1.0);
+    else t.normal_(0.0, 0.02);
+  }
+}
+
+ModelConfig training_config(const Options& o, const SentencePieceTokenizer& sp,
+                            const WordPieceTokenizer& wp, nlohmann::json& j) {
+  std::ifstream in(o.config);
+  if (!in) throw Error(o.config + ": cannot read the model configuration");
+  j = nlohmann::json::parse(in);
+  j["vocab_size"] = sp.vocab_size();
+  j["qformer_config"]["vocab_size"] = wp.vocab_size();
+  return parse_config(j.dump(), o.config);
+}
+
+void export_model(const Options& o, nlohmann::json config, const ModelModules& modules,
+                  const Progress& p) {
+  fs::create_directories(o.out);
+  config["llamavid_merge_threshold"] = p.merge_threshold;
+  std::ofstream((fs::path(o.out) / "config.json").string()) << config.dump(2) << "\n";
+  NamedTensors tensors;
+  for (const auto& [name, t] : modules.named_tensors()) tensors.emplace_back(name, t.detach());
+  save_safetensors((fs::path(o.out) / "model.safetensors").string(), tensors,
+                   {{"step", std::to_string(p.step)}, {"seed", std::to_string(o.seed)}});
+  for (const char* f : {"tokenizer.model", "vocab.txt"})
+    fs::copy_file(fs::path(o.work) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
+}
+
+// Cosine similarities of frame signatures to class mean signatures: the smallest to the frame's
+// own class and the largest to any other; the merge threshold lies between them.
+double merge_threshold(const torch::Tensor& signatures, const FrameBank& bank) {
+  auto sig = torch::nn::functional::normalize(signatures,
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+  std::vector<torch::Tensor> means;
+  for (const auto& ids : bank.by_class)
+    means.push_back(signatures.index({torch::tensor(ids, torch::kInt64)}).mean(0));
+  auto m = torch::nn::functional::normalize(torch::stack(means),
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto cos = sig.matmul(m.t());  // [N, classes]
+  auto own = cos.gather(1, bank.labels.unsqueeze(1)).squeeze(1);
+  auto other = cos.scatter(1, bank.labels.unsqueeze(1), -2.0).amax(1);
+  const double within = own.min().item<double>(), across = other.max().item<double>();
+  std::printf("merge threshold: own-class cosine >= %.4f, other-class cosine <= %.4f\n", within,
+              across);
+  if (within <= across) std::printf("warning: the classes are not separable by cosine yet\n");
+  return std::min(0.999, (within + across) / 2);
+}
+
+struct Clock {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+void train(const Options& o) {
+  if (o.work.empty() || o.out.empty()) usage("train needs --work and --out");
+  torch::set_num_threads(static_cast<int>(o.threads));
+  torch::manual_seed(o.seed);
+  const fs::path work(o.work);
+  SentencePieceTokenizer sp((work / "tokenizer.model").string());
+  WordPieceTokenizer wp((work / "vocab.txt").string());
+  nlohmann::json config_json;
+  const ModelConfig config = training_config(o, sp, wp, config_json);
+  ModelModules modules(config, /*num_query=*/4, torch::TensorOptions().dtype(torch::kFloat32));
+  auto head = torch::empty({num_classes(), config.vision.hidden_size});
+  NamedTensors all = modules.named_tensors();
+  init_parameters(all);
+  {
+    torch::NoGradGuard no_grad;
+    head.normal_(0.0, 0.02);
+  }
+  all.emplace_back("train.vision_head", head);
+  const std::string ckpt = (work / "checkpoint").string();
+
+  Progress progress;
+  if (has_checkpoint(ckpt)) {
+    progress = load_checkpoint(ckpt, all, nullptr);
+    std::printf("resuming: vision step %lld, step %lld\n",
+                static_cast<long long>(progress.vision_step), static_cast<long long>(progress.step));
+  }
+  Clock clock;
+  const double elapsed_before = progress.elapsed_s;
+  auto out_of_time = [&] { return o.time_limit_s > 0 && clock.seconds() > o.time_limit_s; };
+
+  FrameBank bank = load_or_render_frame_bank(config.vision.image_size, o.frames_per_class,
+                                             (work / "frame_bank.safetensors").string());
+  std::printf("frame bank: %lld frames\n", static_cast<long long>(bank.labels.size(0)));
+  const int64_t N = bank.labels.size(0);
+
+  // Phase 1: the vision encoder as a cosine classifier of its mean feature.
+  if (progress.vision_step < o.vision_steps) {
+    head.set_requires_grad(true);
+    std::vector<torch::Tensor> params = modules.vision->parameters();
+    params.push_back(head);
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
+    modules.vision->train();
+    for (; progress.vision_step < o.vision_steps; ++progress.vision_step) {
+      std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(progress.vision_step));
+      std::vector<int64_t> ids;
+      for (int i = 0; i < 64; ++i) ids.push_back(static_cast<int64_t>(rng() % N));
+      auto idx = torch::tensor(ids, torch::kInt64);
+      auto sig = modules.vision->forward(bank.pixels.index({idx})).mean(1);  // [B, Cv]
+      auto cos = torch::nn::functional::normalize(sig, torch::nn::functional::NormalizeFuncOptions().dim(1))
+                     .matmul(torch::nn::functional::normalize(head, torch::nn::functional::NormalizeFuncOptions().dim(1)).t());
+      // An additive cosine margin (CosFace) pulls each class together and pushes the others
+      // away, so that one cosine threshold tells alike frames from a cut.
+      auto labels = bank.labels.index({idx});
+      auto margin = torch::zeros_like(cos).scatter_(1, labels.unsqueeze(1), 0.4);
+      auto loss = torch::nn::functional::cross_entropy((cos - margin) * 16.0, labels);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      if (progress.vision_step % 50 == 0)
+        std::printf("vision step %lld loss %.4f\n", static_cast<long long>(progress.vision_step),
+                    loss.item<double>());
+    }
+    head.set_requires_grad(false);
+  }
+  modules.vision->eval();
+  for (auto& p : modules.vision->parameters()) p.set_requires_grad(false);
+
+  // Cached features of every bank frame (the encoder is frozen from here on).
+  torch::Tensor features;
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> chunks;
+    for (int64_t i = 0; i < N; i += 256)
+      chunks.push_back(modules.vision->forward(bank.pixels.narrow(0, i, std::min<int64_t>(256, N - i))));
+    features = torch::cat(chunks);
+    progress.merge_threshold = merge_threshold(features.mean(1), bank);
+  }
+
+  // Phase 2: token generator and LLM.
+  std::vector<torch::Tensor> params = modules.tokens->parameters();
+  for (const auto& p : modules.llm->parameters()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  if (has_checkpoint(ckpt) && progress.step > 0) load_checkpoint(ckpt, all, &opt);
+  modules.tokens->train();
+  modules.llm->train();
+
+  ExampleSource src{&modules, &sp, &wp, &config, features, &bank.by_class};
+  ExampleOptions eo;
+  eo.streams = o.streams;
+  eo.questions_per_stream = o.questions;
+  // Hard categories weigh more; off-topic questions are few.
+  eo.category_weight = {1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
+  eo.category_share = {1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2};
+
+  std::ofstream log((work / "loss.tsv").string(), std::ios::app);
+  auto checkpoint = [&] {
+    progress.elapsed_s = elapsed_before + clock.seconds();
+    save_checkpoint(ckpt, all, &opt, progress);
+    export_model(o, config_json, modules, progress);
+    std::printf("checkpoint at step %lld (%.0f s of training)\n",
+                static_cast<long long>(progress.step), progress.elapsed_s);
+    std::fflush(stdout);
+  };
+  if (progress.step == 0) checkpoint();  // vision phase and threshold are kept
+
+  std::vector<double> cat_sum(kNumCategories, 0.0);
+  std::vector<int64_t> cat_n(kNumCategories, 0);
+  double loss_sum = 0;
+  int64_t loss_n = 0;
+  const int64_t log_every = 20;
+  while (progress.step < o.steps && !out_of_time()) {
+    std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(progress.step) * 104729 + 17);
+    const int64_t grow = std::max<int64_t>(0, progress.step - o.curriculum_steps) / 500;
+    eo.max_segments = std::min(o.max_segments, 10 + 5 * grow);
+    // Warm-up, then the rate set.
+    const double lr = o.lr * std::min(1.0, (progress.step + 1) / 200.0);
+    for (auto& g : opt.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+
+    Batch batch = make_batch(src, eo, rng);
+    auto logits = modules.llm->forward(batch.embeds);  // [B, L, V]
+    auto losses = sequence_losses(logits, batch);      // [B]
+    auto loss = (losses * batch.sequence_weights).sum() / batch.sequence_weights.sum();
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    opt.step();
+    ++progress.step;
+
+    auto l = losses.detach();
+    for (size_t b = 0; b < batch.categories.size(); ++b) {
+      cat_sum[static_cast<int>(batch.categories[b])] += l[static_cast<int64_t>(b)].item<double>();
+      ++cat_n[static_cast<int>(batch.categories[b])];
+    }
+    loss_sum += l.mean().item<double>();
+    ++loss_n;
+    if (progress.step % log_every == 0) {
+      std::ostringstream line;
+      line << progress.step << "\t" << loss_sum / loss_n << "\t" << eo.max_segments << "\t"
+           << static_cast<int64_t>(elapsed_before + clock.seconds());
+      for (int c = 0; c < kNumCategories; ++c)
+        line << "\t" << category_name(static_cast<Category>(c)) << "="
+             << (cat_n[c] ? cat_sum[c] / cat_n[c] : 0.0);
+      log << line.str() << "\n";
+      log.flush();
+      std::printf("step %s\n", line.str().c_str());
+      std::fflush(stdout);
+      std::fill(cat_sum.begin(), cat_sum.end(), 0.0);
+      std::fill(cat_n.begin(), cat_n.end(), 0);
+      loss_sum = 0;
+      loss_n = 0;
+    }
+    if (progress.step % o.checkpoint_every == 0) checkpoint();
+  }
+  checkpoint();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options o = parse(argc, argv);
+    if (o.command == "corpus") write_corpus(o);
+    else if (o.command == "train") train(o);
+    else usage("unknown command " + o.command);
+  } catch (const std::exception& e) {
+    std::cerr << "llamavid-train: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

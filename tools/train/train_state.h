@@ -1,0 +1,35 @@
+// Checkpoints of a training run: parameters (safetensors), optimizer state and progress, written
+// atomically (a temporary directory renamed over the previous checkpoint), so a run killed at
+// any moment resumes from its last checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace llamavid::world {
+
+struct Progress {
+  int64_t vision_step = 0;  // steps of vision pretraining done
+  int64_t step = 0;         // steps of the main phase done
+  double merge_threshold = 0.0;
+  double elapsed_s = 0.0;   // training time so far, over all sessions
+};
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Writes DIR (replacing it): params.safetensors, optimizer.pt (when given), progress.json.
+void save_checkpoint(const std::string& dir, const NamedTensors& params,
+                     torch::optim::Optimizer* optimizer, const Progress& progress);
+// Whether DIR holds a complete checkpoint.
+bool has_checkpoint(const std::string& dir);
+// Copies the stored parameters into `params` (by name; Error when one is missing or differs in
+// shape) and returns the progress; loads the optimizer state when `optimizer` is given and the
+// checkpoint has one.
+Progress load_checkpoint(const std::string& dir, const NamedTensors& params,
+                         torch::optim::Optimizer* optimizer);
+
+}  // namespace llamavid::world
