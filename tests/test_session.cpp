@@ -61,6 +61,18 @@ std::string question_error(Session& s, const std::string& q) {
 
 }  // namespace
 
+// Elements naming the same directory and device share one loaded model; another dtype does not.
+TEST_F(SessionTest, SharedModelIsOneInstance) {
+  auto a = model(), b = model();
+  EXPECT_EQ(a.get(), b.get());
+  LoadOptions other;
+  other.device = "cpu";
+  other.dtype = "bfloat16";
+  auto c = Model::shared(*dir_, other);
+  EXPECT_NE(c.get(), a.get());
+  EXPECT_EQ(c->dtype(), torch::kBFloat16);
+}
+
 // Before any frame, a question is an error that says so.
 TEST_F(SessionTest, NoFrameYet) {
   Session s(model());
