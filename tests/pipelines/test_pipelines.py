@@ -222,6 +222,19 @@ class Monitor(unittest.TestCase):
         self.assertIn("no llamavid element", err)
 
 
+class Demo(unittest.TestCase):
+    # demo.py (the README's main job) plays its 11-minute script and answers every question.
+    def test_demo_answers_every_question(self):
+        r = subprocess.run([sys.executable, os.path.join(PIPELINES, "demo.py"), "--model", MODEL,
+                            "--width", "160", "--height", "120"],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("stream script (00:11:00 in all)", r.stdout)
+        self.assertEqual(r.stdout.count("\nQ: "), 11)
+        self.assertEqual(r.stdout.count("\nA: "), 11)
+        self.assertIn("(script: checkers)", r.stdout)
+
+
 class RtspServer(unittest.TestCase):
     # rtsp_server.py stops by itself after --duration seconds.
     def test_stops_by_itself(self):
