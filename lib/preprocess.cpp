@@ -92,6 +92,18 @@ bool pixel_format_from_string(const std::string& name, PixelFormat& out) {
   return false;
 }
 
+Frame frame_from_rgb(const cv::Mat& rgb, int64_t pts_ns) {
+  if (rgb.type() != CV_8UC3) throw Error("frame: expected an 8-bit RGB image");
+  Frame f;
+  f.width = rgb.cols;
+  f.height = rgb.rows;
+  f.format = PixelFormat::RGB;
+  f.planes[0] = rgb.data;
+  f.strides[0] = static_cast<int>(rgb.step);
+  f.pts_ns = pts_ns;
+  return f;
+}
+
 cv::Mat frame_to_rgb(const Frame& f) {
   if (f.width <= 0 || f.height <= 0 || !f.planes[0])
     throw Error("frame: empty or without pixel data");

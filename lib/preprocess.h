@@ -10,6 +10,9 @@
 
 namespace llamavid {
 
+// A frame viewing a packed 8-bit RGB matrix (which must outlive it) at stream time pts_ns.
+Frame frame_from_rgb(const cv::Mat& rgb, int64_t pts_ns);
+
 // Any supported pixel layout -> packed RGB, 8 bits per channel (a new matrix).
 cv::Mat frame_to_rgb(const Frame& frame);
 

@@ -11,6 +11,7 @@
 #include "default_model.h"
 #include "error.h"
 #include "model.h"
+#include "preprocess.h"
 #include "session.h"
 #include "video_asker.h"
 #include "video_dump.h"
@@ -52,14 +53,8 @@ int ask_images(const CliArgs& args, const std::string& question) {
     images.push_back(rgb);
   }
   for (size_t i = 0; i < images.size(); ++i) {
-    Frame f;
-    f.width = images[i].cols;
-    f.height = images[i].rows;
-    f.format = PixelFormat::RGB;
-    f.planes[0] = images[i].data;
-    f.strides[0] = static_cast<int>(images[i].step);
-    f.pts_ns = static_cast<int64_t>(static_cast<double>(i) / fps * 1e9);
-    frames.push_back(f);
+    const auto pts_ns = static_cast<int64_t>(static_cast<double>(i) / fps * 1e9);
+    frames.push_back(frame_from_rgb(images[i], pts_ns));
   }
   session.add_frames(frames);
   Answer answer = session.answer(question, args.has("dump"));

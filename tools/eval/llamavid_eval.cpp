@@ -27,6 +27,7 @@
 #include "error.h"
 #include "frame.h"
 #include "model.h"
+#include "preprocess.h"
 #include "questions.h"
 #include "render.h"
 #include "session.h"
@@ -108,16 +109,7 @@ void feed(Session& session, const Stream& stream, int width, int height, int fps
   std::vector<int64_t> pts;
   auto flush = [&] {
     std::vector<Frame> frames;
-    for (size_t i = 0; i < held.size(); ++i) {
-      Frame f;
-      f.width = held[i].cols;
-      f.height = held[i].rows;
-      f.format = PixelFormat::RGB;
-      f.planes[0] = held[i].data;
-      f.strides[0] = static_cast<int>(held[i].step);
-      f.pts_ns = pts[i];
-      frames.push_back(f);
-    }
+    for (size_t i = 0; i < held.size(); ++i) frames.push_back(frame_from_rgb(held[i], pts[i]));
     session.add_frames(frames);
     held.clear();
     pts.clear();
