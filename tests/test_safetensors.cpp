@@ -158,8 +158,7 @@ TEST(Safetensors, MissingTensor) {
 TEST(SafetensorsCorrupt, TruncatedData) {
   std::string dir = test::scratch_dir("safetensors_truncated");
   save_safetensors(dir + "/full.safetensors", {{"w", torch::ones({16})}});
-  std::ifstream in(dir + "/full.safetensors", std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = test::read_file(dir + "/full.safetensors");
   test::write_file(dir + "/cut.safetensors", bytes.substr(0, bytes.size() - 10));
   std::string msg = open_error(dir + "/cut.safetensors");
   EXPECT_NE(msg.find(dir + "/cut.safetensors"), std::string::npos) << msg;
@@ -260,21 +259,13 @@ TEST(SafetensorsCorrupt, MetadataNotStrings) {
 TEST(SafetensorsCorrupt, RandomCorruption) {
   std::string dir = test::scratch_dir("safetensors_random");
   save_safetensors(dir + "/good.safetensors", every_dtype());
-  std::ifstream in(dir + "/good.safetensors", std::ios::binary);
-  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string good = test::read_file(dir + "/good.safetensors");
   std::mt19937 rng(7);
   const std::string path = dir + "/corrupt.safetensors";
   int refused = 0;
   for (int trial = 0; trial < 400; ++trial) {
-    std::string bytes = good;
-    if (trial % 4 == 0) {
-      bytes.resize(rng() % bytes.size());
-    } else {
-      // Most changes land in the header, where they matter.
-      size_t span = std::min<size_t>(bytes.size(), 8 + 600);
-      for (int k = 0; k < 1 + trial % 3; ++k) bytes[rng() % span] = static_cast<char>(rng());
-    }
-    test::write_file(path, bytes);
+    // Most changes land in the header, where they matter.
+    test::write_file(path, test::corrupted(good, rng, trial, 8 + 600));
     try {
       auto file = SafetensorsFile::open(path);
       for (const std::string& name : file->names()) file->tensor(name).sum();

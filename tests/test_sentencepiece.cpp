@@ -278,8 +278,7 @@ TEST(SentencePiece, CorruptFileThrows) {
 
 // A model file cut short is an Error naming the path, not a crash.
 TEST_F(TinyModel, TruncatedFileThrows) {
-  std::ifstream in(model_path(), std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = test::read_file(model_path());
   const std::string path = test::scratch_dir("sentencepiece_truncated") + "/cut.model";
   test::write_file(path, bytes.substr(0, bytes.size() / 2));
   const std::string message = error_of([&] { SentencePieceTokenizer tokenizer(path); });

@@ -149,19 +149,12 @@ TEST(TorchCheckpointRefused, NotZip) {
 // another exception.
 TEST(TorchCheckpointRefused, RandomCorruption) {
   std::string dir = make("dtypes");
-  std::ifstream in(dir + "/dtypes.pt", std::ios::binary);
-  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string good = test::read_file(dir + "/dtypes.pt");
   std::mt19937 rng(7);
   const std::string path = dir + "/corrupt.pt";
   int refused = 0;
   for (int trial = 0; trial < 400; ++trial) {
-    std::string bytes = good;
-    if (trial % 4 == 0) {
-      bytes.resize(rng() % bytes.size());
-    } else {
-      for (int k = 0; k < 1 + trial % 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
-    }
-    test::write_file(path, bytes);
+    test::write_file(path, test::corrupted(good, rng, trial, good.size()));
     try {
       read_torch_checkpoint(path);
     } catch (const Error&) {

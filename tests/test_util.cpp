@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +43,22 @@ void run_python(const std::string& script, const std::string& args) {
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string corrupted(const std::string& good, std::mt19937& rng, int trial, size_t span) {
+  std::string bytes = good;
+  if (trial % 4 == 0) {
+    bytes.resize(rng() % bytes.size());
+  } else {
+    span = std::min(span, bytes.size());
+    for (int k = 0; k < 1 + trial % 3; ++k) bytes[rng() % span] = static_cast<char>(rng());
+  }
+  return bytes;
 }
 
 }  // namespace llamavid::test

@@ -1,6 +1,7 @@
 // Helpers shared by the C++ tests: where fixtures live, running the Python reference.
 #pragma once
 
+#include <random>
 #include <string>
 
 namespace llamavid::test {
@@ -17,5 +18,10 @@ std::string scratch_dir(const std::string& name);
 void run_python(const std::string& script, const std::string& args);
 // Writes text to a file (overwriting).
 void write_file(const std::string& path, const std::string& text);
+// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::string& path);
+// Trial `trial` of a corruption run over `good`: every fourth trial truncates it at a random
+// length, the others change one to three random bytes among its first `span` bytes.
+std::string corrupted(const std::string& good, std::mt19937& rng, int trial, size_t span);
 
 }  // namespace llamavid::test
