@@ -100,3 +100,40 @@ class LineReader:
         """Waits for the end of output (the process has ended) and closes the stream."""
         self.thread.join(timeout=10)
         self.stream.close()
+
+
+class Interactive:
+    """A process typed lines on stdin while it runs, its stdout lines read with deadlines. As a
+    context manager: leaving it ends the process, whatever the test did."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out = LineReader(self.proc.stdout)
+
+    def __enter__(self):
+        return self
+
+    def type(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def next(self, timeout):
+        """The next stdout line, None at end of output; queue.Empty after `timeout` seconds."""
+        return self.out.next(timeout)
+
+    def finish(self, timeout=20):
+        """Closes stdin and returns the exit status."""
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=timeout)
+
+    def stderr(self):
+        return self.proc.stderr.read()
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.join()
+        self.proc.stderr.close()
+        return False

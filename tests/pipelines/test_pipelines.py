@@ -129,42 +129,30 @@ class LiveLaunch(unittest.TestCase):
         self.assertEqual(len(answers_in(out)), 1, out)
 
 
-def monitor(description, *args):
-    return subprocess.Popen([sys.executable, os.path.join(PIPELINES, "monitor.py"),
-                             "--timeout", "60"] + list(args) + [description],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def monitor_cmd(description, *args):
+    return [sys.executable, os.path.join(PIPELINES, "monitor.py"), "--timeout", "60"] + \
+        list(args) + [description]
 
 
 class Monitor(unittest.TestCase):
     def run_questions(self, description, questions, answers_per_question=1, args=(), wait=2.0):
         """Types each question after the video has played `wait` seconds, and returns the
         answer lines, each read before stdin closes."""
-        p = monitor(description, *args)
         lines = []
-        out = media_util.LineReader(p.stdout)
-        try:
+        with media_util.Interactive(monitor_cmd(description, *args)) as p:
             time.sleep(wait)
             for q in questions:
-                p.stdin.write(q + "\n")
-                p.stdin.flush()
+                p.type(q)
                 for _ in range(answers_per_question):
                     try:
-                        line = out.next(timeout=20)
+                        line = p.next(timeout=20)
                     except queue.Empty:
                         self.fail("no answer to %r while the video plays" % q)
                     if line is None:
-                        self.fail("monitor.py ended early: " + p.stderr.read())
+                        self.fail("monitor.py ended early: " + p.stderr())
                     lines.append(line)
-            p.stdin.close()
-            if p.wait(timeout=20) != 0:
-                self.fail("monitor.py exited with %d: %s" % (p.returncode, p.stderr.read()))
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            out.join()
-            p.stderr.close()
+            if p.finish() != 0:
+                self.fail("monitor.py exited with %d: %s" % (p.proc.returncode, p.stderr()))
         return lines
 
     # Questions typed on stdin are answered while a live test source plays, each printed with
@@ -216,7 +204,8 @@ class Monitor(unittest.TestCase):
 
     # A pipeline without a llamavid element is refused with exit 2.
     def test_no_llamavid(self):
-        p = monitor("videotestsrc ! fakesink")
+        p = subprocess.Popen(monitor_cmd("videotestsrc ! fakesink"), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, err = p.communicate("", timeout=30)
         self.assertEqual(p.returncode, 2)
         self.assertIn("no llamavid element", err)

@@ -185,30 +185,19 @@ class LiveRtsp(unittest.TestCase):
     # Interactive on a live source: each line typed while the video plays is answered as it
     # arrives (before stdin closes), in order; closing stdin ends the run with exit 0.
     def test_interactive(self):
-        p = subprocess.Popen([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4",
-                              "-i", "--video", self.server.uri],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        out = media_util.LineReader(p.stdout)
-        try:
+        cmd = [ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4", "-i",
+               "--video", self.server.uri]
+        with media_util.Interactive(cmd) as p:
             time.sleep(3)  # frames reach the memory
             for question in ("what is on screen?", "and now?"):
-                p.stdin.write(question + "\n")
-                p.stdin.flush()
+                p.type(question)
                 try:
-                    self.assertIsNotNone(out.next(timeout=20), "no answer to " + question)
+                    self.assertIsNotNone(p.next(timeout=20), "no answer to " + question)
                 except queue.Empty:
                     self.fail("no answer to %r while the video plays" % question)
-            p.stdin.close()
-            if p.wait(timeout=20) != 0:
-                self.fail("llamavid-ask exited with %d: %s" % (p.returncode, p.stderr.read()))
-            self.assertIsNone(out.next(timeout=5))  # nothing more after the two answers
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            out.join()
-            p.stderr.close()
+            if p.finish() != 0:
+                self.fail("llamavid-ask exited with %d: %s" % (p.proc.returncode, p.stderr()))
+            self.assertIsNone(p.next(timeout=5))  # nothing more after the two answers
 
     # Ctrl-C before --after ends the stream (EOS), and the question is answered about what was
     # seen: one line, exit 0.
