@@ -1,5 +1,5 @@
 // The llamavid element: answers questions about everything a video stream has shown.
-// See gstllamavid.cpp for its pads, properties, signal and messages.
+// gstllamavid.cpp documents its pads, signals and messages; settings.cpp its properties.
 #pragma once
 
 #include <gst/gst.h>

@@ -6,8 +6,9 @@
 namespace llamavid {
 
 struct AnswerTensors {
-  torch::Tensor context;  // [T, C] the question-guided token of each memory entry
+  torch::Tensor context;  // [T, C] each memory entry's context token (question-guided or standing)
   torch::Tensor content;  // [T, K, C]
+  torch::Tensor first_logits;  // [V] fp32: what the first answer token was chosen from
 };
 
 }  // namespace llamavid

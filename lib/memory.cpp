@@ -17,6 +17,11 @@ int64_t tensor_bytes(const torch::Tensor& t) {
   return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
 }
 
+int64_t entry_bytes(const MemoryEntry& e) {
+  return tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.context) +
+         tensor_bytes(e.signature);
+}
+
 }  // namespace
 
 MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
@@ -24,7 +29,10 @@ MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
   m.start_ns = std::min(a.start_ns, b.start_ns);
   m.end_ns = std::max(a.end_ns, b.end_ns);
   m.frames = a.frames + b.frames;
-  m.features = weighted_mean(a.features, a.frames, b.features, b.frames);
+  // Features of only one side would stand for the other's frames too: drop them instead.
+  if (a.features.defined() && b.features.defined())
+    m.features = weighted_mean(a.features, a.frames, b.features, b.frames);
+  m.context = weighted_mean(a.context, a.frames, b.context, b.frames);
   m.content = weighted_mean(a.content, a.frames, b.content, b.frames);
   m.signature = weighted_mean(a.signature, a.frames, b.signature, b.frames);
   return m;
@@ -34,16 +42,46 @@ void TokenMemory::append(MemoryEntry entry) {
   if (!entries_.empty() && entry.start_ns < entries_.back().start_ns)
     throw Error("memory: entries must arrive in stream order");
   if (alike(entry)) {
-    entries_.back() = merge_entries(entries_.back(), entry);
-    return;
+    MemoryEntry& last = entries_.back();
+    bytes_ -= entry_bytes(last);
+    last = merge_entries(last, entry);
+    last.version = next_version_++;
+    bytes_ += entry_bytes(last);
+  } else {
+    entry.version = next_version_++;
+    bytes_ += entry_bytes(entry);
+    entries_.push_back(std::move(entry));
   }
-  entries_.push_back(std::move(entry));
-  if (budget_.max_entries > 0 && size() > budget_.max_entries) thin();
+  enforce_budget();
+}
+
+void TokenMemory::clear() {
+  entries_.clear();
+  bytes_ = 0;
 }
 
 void TokenMemory::set_budget(MemoryBudget budget) {
   budget_ = budget;
+  enforce_budget();
+}
+
+void TokenMemory::enforce_budget() {
   while (budget_.max_entries > 0 && size() > budget_.max_entries) thin();
+  if (budget_.max_bytes <= 0 || bytes_ <= budget_.max_bytes) return;
+  drop_oldest_features();
+  while (bytes_ > budget_.max_bytes && size() > 1) thin();
+}
+
+// Features are the bulk of an entry and only refine its context token, so they go first,
+// oldest first (the distant past is also what thinning coarsens).
+void TokenMemory::drop_oldest_features() {
+  for (MemoryEntry& e : entries_) {
+    if (bytes_ <= budget_.max_bytes) return;
+    if (!e.features.defined()) continue;
+    bytes_ -= tensor_bytes(e.features);
+    e.features = torch::Tensor();
+    e.version = next_version_++;
+  }
 }
 
 bool TokenMemory::alike(const MemoryEntry& entry) const {
@@ -55,13 +93,6 @@ bool TokenMemory::alike(const MemoryEntry& entry) const {
   return cos >= budget_.merge_threshold;
 }
 
-int64_t TokenMemory::bytes() const {
-  int64_t total = 0;
-  for (const auto& e : entries_)
-    total += tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.signature);
-  return total;
-}
-
 // Merges the oldest half pairwise: one large step that frees a quarter of the budget, so the
 // cost per appended frame stays constant however long the stream runs.
 void TokenMemory::thin() {
@@ -69,9 +100,14 @@ void TokenMemory::thin() {
   std::vector<MemoryEntry> out;
   out.reserve(entries_.size());
   size_t i = 0;
-  for (; i + 1 < half + (half % 2); i += 2) out.push_back(merge_entries(entries_[i], entries_[i + 1]));
+  for (; i + 1 < half + (half % 2); i += 2) {
+    out.push_back(merge_entries(entries_[i], entries_[i + 1]));
+    out.back().version = next_version_++;
+  }
   for (; i < entries_.size(); ++i) out.push_back(std::move(entries_[i]));
   entries_ = std::move(out);
+  bytes_ = 0;
+  for (const auto& e : entries_) bytes_ += entry_bytes(e);
 }
 
 }  // namespace llamavid

@@ -14,13 +14,20 @@ struct MemoryEntry {
   int64_t start_ns = 0;  // stream time of the first frame merged into this entry
   int64_t end_ns = 0;    // stream time of the last one
   int64_t frames = 1;    // sampled frames merged into this entry
-  // Vision encoder output [M, Cv] the context token is recomputed from for each question.
+  // Vision encoder output [M, Cv] the context token is recomputed from for each question (exact
+  // context mode); undefined when not kept or dropped by the byte budget.
   torch::Tensor features;
+  // Context token [C] made at ingest from the standing prompt: the standing context mode uses
+  // it, and the exact mode once the features are dropped.
+  torch::Tensor context;
   // Content token(s) [K, C]: they depend on the frame only, so they are made once.
   torch::Tensor content;
   // What "alike" is measured on: the mean vision feature [Cv] (float32), a frame-weighted mean
   // over merged frames.
   torch::Tensor signature;
+  // Changes whenever the entry does (set by TokenMemory, unique within one memory), so a cache
+  // built from the entries can tell which of them it still holds.
+  uint64_t version = 0;
 };
 
 struct MemoryBudget {
@@ -29,6 +36,9 @@ struct MemoryBudget {
   // A new frame whose signature has at least this cosine similarity with the newest entry's is
   // merged into it (static scenes collapse into one timed entry); 0 never merges.
   double merge_threshold = 0.0;
+  // Bytes the entries' tensors may hold; 0 means no limit. Over it, the features of the oldest
+  // entries are dropped first (their context tokens stay), then entries are thinned.
+  int64_t max_bytes = 0;
 };
 
 class TokenMemory {
@@ -36,9 +46,9 @@ class TokenMemory {
   explicit TokenMemory(MemoryBudget budget = {}) : budget_(budget) {}
 
   // Adds the newest entry (its start must not precede the newest entry's), or merges it into
-  // the newest one when they are alike; then thins when the budget is exceeded.
+  // the newest one when they are alike; then enforces the budget (features, then thinning).
   void append(MemoryEntry entry);
-  void clear() { entries_.clear(); }
+  void clear();
   void set_budget(MemoryBudget budget);
 
   const std::vector<MemoryEntry>& entries() const { return entries_; }
@@ -47,14 +57,18 @@ class TokenMemory {
   int64_t start_ns() const { return entries_.empty() ? 0 : entries_.front().start_ns; }
   int64_t end_ns() const { return entries_.empty() ? 0 : entries_.back().end_ns; }
   // Bytes held by the tensors of all entries.
-  int64_t bytes() const;
+  int64_t bytes() const { return bytes_; }
 
  private:
   bool alike(const MemoryEntry& entry) const;
+  void enforce_budget();
   void thin();
+  void drop_oldest_features();
 
   MemoryBudget budget_;
   std::vector<MemoryEntry> entries_;
+  uint64_t next_version_ = 1;
+  int64_t bytes_ = 0;  // bytes(), kept up to date
 };
 
 // Two entries as one: the span of both, frame-weighted means of their tensors.

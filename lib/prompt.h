@@ -17,6 +17,10 @@ class SentencePieceTokenizer;
 constexpr int64_t kImageTokenIndex = -200;
 // The text that becomes one kImageTokenIndex.
 inline const std::string kImagePlaceholder = "<image>";
+// The text that guides every entry's context token in the standing context mode, where context
+// tokens are made once at ingest instead of from each question. The default model is trained on
+// context tokens made from it as well as from the questions, so both modes read alike.
+inline const std::string kStandingPrompt = "What is on screen?";
 
 enum class ConversationTemplate {
   VicunaV1,  // vicuna_v1 (= imgsp_v1): training, video eval, movie demo

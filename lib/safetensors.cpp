@@ -98,7 +98,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       }
       continue;
     }
-    auto bad = [&](const std::string& what) { return fail("tensor '" + name + "': " + what); };
+    // C++17 lambdas cannot capture structured bindings (clang refuses): capture a reference.
+    auto bad = [&, &tensor = name](const std::string& what) {
+      return fail("tensor '" + tensor + "': " + what);
+    };
     if (!info.is_object()) throw bad("entry is not an object");
     if (!info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets")) {
       throw bad("entry needs dtype, shape and data_offsets");

@@ -7,11 +7,13 @@
 #include "answer_tensors.h"
 #include "generate.h"
 #include "memory.h"
+#include "memory_file.h"
 #include "model.h"
 #include "preprocess.h"
 #include "prompt.h"
 #include "prompt_embeddings.h"
 #include "sampler.h"
+#include "standing_prefix.h"
 
 namespace llamavid {
 
@@ -70,7 +72,23 @@ void check_options(const SessionOptions& o) {
     throw Error("time markers must be auto, none, start or span, not '" + o.time_markers + "'");
   if (o.merge_threshold > 1.0) throw Error("the merge threshold must be at most 1");
   if (o.max_new_tokens < 1) throw Error("max-new-tokens must be at least 1");
+  if (o.context_mode != "exact" && o.context_mode != "standing")
+    throw Error("the context mode must be exact or standing, not '" + o.context_mode + "'");
+  if (o.max_memory_bytes < 0) throw Error("max-memory-bytes must not be negative");
 }
+
+// Puts the cache back to `length` positions when an answer leaves, however it leaves.
+class TruncateOnExit {
+ public:
+  TruncateOnExit(KVCache& cache, int64_t length) : cache_(cache), length_(length) {}
+  ~TruncateOnExit() { cache_.truncate(length_); }
+  TruncateOnExit(const TruncateOnExit&) = delete;
+  TruncateOnExit& operator=(const TruncateOnExit&) = delete;
+
+ private:
+  KVCache& cache_;
+  int64_t length_;
+};
 
 }  // namespace
 
@@ -92,12 +110,23 @@ std::string format_time_marker(const std::string& kind, int64_t start_ns, int64_
 
 struct Session::Impl {
   std::shared_ptr<const Model> model;
+  std::vector<int64_t> standing_bert_ids;  // kStandingPrompt for the Q-Former
+
+  // Lock order: prefix_mutex before mutex.
+  mutable std::mutex mutex;  // guards memory, options, prefix_epoch, cache_positions
   SessionOptions options;
-  mutable std::mutex mutex;  // guards memory and options
   TokenMemory memory;
+  uint64_t prefix_epoch = 0;     // changes with the options the prefix depends on
+  int64_t cache_positions = 0;   // KV cache positions the byte budget allows (standing)
+
+  std::mutex prefix_mutex;  // guards prefix and prefix_synced_epoch
+  std::unique_ptr<StandingPrefix> prefix;
+  uint64_t prefix_synced_epoch = 0;
+  std::atomic<int64_t> prefix_bytes{0};
 
   // Visual tokens per entry in the prompt: one context token plus the content tokens.
   int64_t tokens_per_entry() const { return 1 + model->config().content_tokens_per_frame(); }
+  bool standing() const { return options.context_mode == "standing"; }
 
   // The marker kind in force: "none", "start" or "span" (the movie layout only).
   std::string time_markers() const {
@@ -111,30 +140,132 @@ struct Session::Impl {
     return "none";
   }
 
-  // Prompt tokens of one marker (a long one, so the budget errs on the safe side).
+  // Prompt tokens of one marker: the most of long ones with assorted digits (streams of
+  // hundreds of hours too), so the budget errs on the safe side and the standing mode's cache,
+  // sized from it, holds every prompt.
   int64_t marker_tokens() const {
     const std::string kind = time_markers();
     if (kind == "none") return 0;
-    const int64_t hour = 3600LL * 1000000000;
-    return static_cast<int64_t>(
-        model->tokenizer().encode(format_time_marker(kind, 10 * hour, 23 * hour)).size());
+    const int64_t s = 1000000000;
+    const int64_t samples[][2] = {{(10 * 3600 + 23 * 60 + 45) * s, (23 * 3600 + 59 * 60 + 58) * s},
+                                  {(123 * 3600 + 45 * 60 + 59) * s, (987 * 3600 + 6 * 60 + 37) * s},
+                                  {0, 59 * s}};
+    size_t most = 0;
+    for (const auto& [start, end] : samples)
+      most = std::max(most, model->tokenizer().encode(format_time_marker(kind, start, end)).size());
+    return static_cast<int64_t>(most);
   }
+
+  // Prompt positions kept free of entries: template, question and answer.
+  int64_t reserved_positions() const { return 256 + options.max_new_tokens; }
 
   // Entries the LLM context can hold next to the prompt text and the answer.
   int64_t context_entry_limit() const {
-    const int64_t reserve = 256 + options.max_new_tokens;  // template, question, markers
     const int64_t per_entry = tokens_per_entry() + marker_tokens();
-    return std::max<int64_t>(1, (model->config().max_token - reserve) / per_entry);
+    return std::max<int64_t>(1, (model->config().max_token - reserved_positions()) / per_entry);
   }
 
-  MemoryBudget budget() const {
+  // Bytes of one KV cache position (keys and values of every layer).
+  int64_t kv_bytes_per_position() const {
+    const LlamaConfig& c = model->config().llm;
+    return c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim() *
+           static_cast<int64_t>(c10::elementSize(model->dtype()));
+  }
+
+  // Bytes of an entry without features: context and content tokens, fp32 signature.
+  int64_t token_entry_bytes() const {
+    const int64_t c = model->config().llm.hidden_size;
+    return tokens_per_entry() * c * static_cast<int64_t>(c10::elementSize(model->dtype())) +
+           model->config().vision.hidden_size * 4;
+  }
+
+  // The memory budget of the options; sets cache_positions. Throws Error when the byte cap
+  // cannot hold one entry (and, in standing mode, the cache for it and a question).
+  MemoryBudget budget() {
     int64_t limit = context_entry_limit();
     if (options.max_entries > 0) limit = std::min(limit, options.max_entries);
     const double merge = options.merge_threshold >= 0.0 ? options.merge_threshold
                                                         : model->config().merge_threshold;
-    return MemoryBudget{limit, merge};
+    MemoryBudget b{limit, merge, 0};
+    const int64_t per_entry_positions = tokens_per_entry() + marker_tokens();
+    const int64_t cap = options.max_memory_bytes;
+    if (cap > 0) {
+      const int64_t fixed = standing() ? kv_bytes_per_position() * reserved_positions() : 0;
+      const int64_t per_entry =
+          token_entry_bytes() + (standing() ? kv_bytes_per_position() * per_entry_positions : 0);
+      if (cap < fixed + per_entry)
+        throw Error("max-memory-bytes " + std::to_string(cap) + " is too small for this model: " +
+                    "one entry in " + options.context_mode + " mode needs " +
+                    std::to_string(fixed + per_entry) + " bytes");
+      b.max_entries = std::min(limit, (cap - fixed) / per_entry);
+      // What the cache does not take is left to the entries' tensors (features in exact mode).
+      b.max_bytes = cap - (standing() ? fixed + kv_bytes_per_position() * per_entry_positions *
+                                                    b.max_entries
+                                      : 0);
+    }
+    cache_positions = std::min(model->config().max_token,
+                               reserved_positions() + b.max_entries * per_entry_positions);
+    return b;
   }
+
+  // What an answer or a prefix extension works from, taken under mutex.
+  struct Snapshot {
+    std::vector<MemoryEntry> entries;  // tensor handles only
+    SessionOptions options;
+    std::string markers;
+    uint64_t prefix_epoch = 0;
+    int64_t cache_positions = 0;
+  };
+  Snapshot snapshot() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return Snapshot{memory.entries(), options, time_markers(), prefix_epoch, cache_positions};
+  }
+
+  // Brings the prefix cache up to `snap`. Call with prefix_mutex held.
+  void sync_prefix(const Snapshot& snap) {
+    if (!prefix) prefix = std::make_unique<StandingPrefix>(*model, tokens_per_entry());
+    if (snap.prefix_epoch != prefix_synced_epoch) {
+      prefix->reset();
+      prefix_synced_epoch = snap.prefix_epoch;
+    }
+    prefix->sync(snap.entries, snap.markers, snap.cache_positions);
+    prefix_bytes = prefix->bytes();
+  }
+
+  Answer exact_answer(const std::string& question, bool keep_tensors,
+                      const std::function<bool()>& abort);
+  Answer standing_answer(const std::string& question, bool keep_tensors,
+                         const std::function<bool()>& abort);
 };
+
+namespace {
+
+std::vector<int64_t> generate_answer(const Model& m, const SessionOptions& opts, KVCache& cache,
+                                     const torch::Tensor& logits,
+                                     const std::function<bool()>& abort) {
+  Sampler sampler(SamplingParams{opts.temperature, opts.top_p, opts.seed});
+  GenerateOptions gen;
+  gen.max_new_tokens = opts.max_new_tokens;
+  gen.eos_token_id = m.config().llm.eos_token_id;
+  return generate(
+      m.llm(), cache, logits, [&](const torch::Tensor& l) { return sampler.sample(l); }, gen,
+      [&](int64_t) { return !(abort && abort()); });
+}
+
+// The fields every answer fills the same way.
+Answer make_answer(const Model& m, const std::vector<int64_t>& ids,
+                   const std::vector<MemoryEntry>& entries) {
+  Answer a;
+  a.ids = ids;
+  a.text = trim(m.tokenizer().decode(ids));
+  a.stream_time_ns = entries.back().end_ns;
+  a.memory_start_ns = entries.front().start_ns;
+  a.memory_end_ns = entries.back().end_ns;
+  a.frames = static_cast<uint64_t>(entries.size());
+  return a;
+}
+
+}  // namespace
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     : impl_(std::make_unique<Impl>()) {
@@ -143,6 +274,9 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   impl_->options = options;
   check_options(options);
   impl_->memory.set_budget(impl_->budget());
+  const Model& m = *impl_->model;
+  impl_->standing_bert_ids =
+      m.bert_tokenizer().encode(kStandingPrompt, m.config().qformer.max_text_length);
 }
 
 Session::~Session() = default;
@@ -157,16 +291,38 @@ void Session::add_frames(const std::vector<Frame>& frames) {
     pixels.push_back(clip_preprocess(frame_to_rgb(f), m.config().vision.image_size));
   auto batch = torch::stack(pixels).to(m.options());
   torch::Tensor features = m.vision()->forward(batch);                          // [B, 1+P, Cv]
-  torch::Tensor content = m.tokens()->content_tokens(m.tokens()->prompt_features(features));
+  torch::Tensor patches = m.tokens()->prompt_features(features);                // [B, N, Cv]
+  torch::Tensor content = m.tokens()->content_tokens(patches);                  // [B, K, C]
+  // Every entry gets its standing context token: the standing mode reads it, and the exact mode
+  // once the entry's features are dropped.
+  auto ids = torch::tensor(impl_->standing_bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
+  auto text_q = m.tokens()->text_queries(features, ids, torch::ones_like(ids));  // [B, Q, Cv]
+  torch::Tensor context = m.tokens()->context_tokens(text_q, patches);         // [B, C]
+  torch::Tensor signatures = features.mean(1).to(torch::kFloat32);              // [B, Cv]
 
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  for (size_t i = 0; i < frames.size(); ++i) {
-    MemoryEntry e;
-    e.start_ns = e.end_ns = frames[i].pts_ns;
-    e.features = features[static_cast<int64_t>(i)].clone();
-    e.content = content[static_cast<int64_t>(i)].clone();
-    e.signature = features[static_cast<int64_t>(i)].mean(0).to(torch::kFloat32);
-    impl_->memory.append(std::move(e));
+  bool standing;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    standing = impl_->standing();
+    for (size_t i = 0; i < frames.size(); ++i) {
+      const auto b = static_cast<int64_t>(i);
+      MemoryEntry e;
+      e.start_ns = e.end_ns = frames[i].pts_ns;
+      if (!standing) e.features = features[b].clone();
+      e.content = content[b].clone();
+      e.context = context[b].clone();
+      e.signature = signatures[b].clone();
+      impl_->memory.append(std::move(e));
+    }
+  }
+  // Extend the prefix now, unless an answer is using it: that answer, or the next batch, will.
+  std::unique_lock<std::mutex> prefix_lock(impl_->prefix_mutex, std::try_to_lock);
+  if (!prefix_lock.owns_lock()) return;
+  if (standing) {
+    impl_->sync_prefix(impl_->snapshot());
+  } else if (impl_->prefix) {
+    impl_->prefix.reset();  // left from the standing mode: its bytes count against the cap
+    impl_->prefix_bytes = 0;
   }
 }
 
@@ -193,46 +349,67 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
                        const std::function<bool()>& abort) {
   validate(question_in);
   const std::string question = trim(question_in);
-  const Model& m = *impl_->model;
+  bool standing;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    standing = impl_->standing();
+  }
+  torch::InferenceMode guard;
+  return standing ? impl_->standing_answer(question, keep_tensors, abort)
+                  : impl_->exact_answer(question, keep_tensors, abort);
+}
 
+Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensors,
+                                   const std::function<bool()>& abort) {
+  const Model& m = *model;
   std::vector<MemoryEntry> entries;
   SessionOptions opts;
   std::string markers;
   {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    entries = impl_->memory.entries();  // tensor handles only
-    opts = impl_->options;
-    markers = impl_->time_markers();
+    std::lock_guard<std::mutex> lock(mutex);
+    entries = memory.entries();  // tensor handles only
+    opts = options;
+    markers = time_markers();
   }
   if (entries.empty()) throw QuestionError("no frame has been seen yet");
 
-  torch::InferenceMode guard;
-  // The question guides each entry's context token through the Q-Former.
-  std::vector<int64_t> bert_ids = m.bert_tokenizer().encode(question, m.config().qformer.max_text_length);
-  auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
-  auto mask = torch::ones_like(ids);
-
-  std::vector<torch::Tensor> feats, contents;
-  for (const auto& e : entries) {
-    feats.push_back(e.features);
-    contents.push_back(e.content);
+  // The question guides the context token of every entry that still has its features; the
+  // others (features dropped by the byte budget, or made in standing mode) keep their standing
+  // one.
+  std::vector<torch::Tensor> contexts, contents, feats;
+  std::vector<int64_t> with_features;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    contexts.push_back(entries[i].context);
+    contents.push_back(entries[i].content);
+    if (entries[i].features.defined()) {
+      with_features.push_back(static_cast<int64_t>(i));
+      feats.push_back(entries[i].features);
+    }
   }
-  auto features = torch::stack(feats);                                    // [T, M, Cv]
+  auto context = torch::stack(contexts);                                  // [T, C]
   auto content = torch::stack(contents);                                  // [T, K, C]
-  auto text_q = m.tokens()->text_queries(features, ids, mask);            // [T, Q, Cv]
-  auto context = m.tokens()->context_tokens(text_q, m.tokens()->prompt_features(features));
+  if (!feats.empty()) {
+    std::vector<int64_t> bert_ids =
+        m.bert_tokenizer().encode(question, m.config().qformer.max_text_length);
+    auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
+    auto features = torch::stack(feats);                                  // [F, M, Cv]
+    auto text_q = m.tokens()->text_queries(features, ids, torch::ones_like(ids));  // [F, Q, Cv]
+    auto guided = m.tokens()->context_tokens(text_q, m.tokens()->prompt_features(features));
+    auto rows = torch::tensor(with_features, torch::kInt64).to(m.device());
+    context.index_copy_(0, rows, guided);
+  }
   const int64_t T = content.size(0), C = content.size(2);
   // Frame order, (context, content...) per frame: [T * (1 + K), C].
   auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, C});
 
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
-  const FrameLayout layout = entry_layout(spans, markers, impl_->tokens_per_entry());
+  const FrameLayout layout = entry_layout(spans, markers, tokens_per_entry());
   const PromptStyle style = m.config().prompt_style;
   std::vector<int64_t> prompt = build_prompt_ids(m.tokenizer(), question, style, layout);
 
   // Text embeddings with the visual rows spliced in at the slots, in order.
-  const int64_t slot_rows = style == PromptStyle::Video ? T * impl_->tokens_per_entry() : 1;
+  const int64_t slot_rows = style == PromptStyle::Video ? T * tokens_per_entry() : 1;
   auto embeds = splice_visual(m.llm(), prompt, visual, slot_rows).unsqueeze(0);  // [1, L, C]
   if (embeds.size(1) + opts.max_new_tokens > m.config().max_token)
     throw QuestionError("the prompt (" + std::to_string(embeds.size(1)) +
@@ -242,25 +419,63 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
   KVCache cache = m.llm()->new_cache(1);
   cache.reserve(embeds.size(1) + opts.max_new_tokens);  // decoding then never reallocates
   auto logits = m.llm()->forward(embeds, cache, /*all_logits=*/false);
-  Sampler sampler(SamplingParams{opts.temperature, opts.top_p, opts.seed});
-  GenerateOptions gen;
-  gen.max_new_tokens = opts.max_new_tokens;
-  gen.eos_token_id = m.config().llm.eos_token_id;
-  auto out_ids = generate(
-      m.llm(), cache, logits, [&](const torch::Tensor& l) { return sampler.sample(l); }, gen,
-      [&](int64_t) { return !(abort && abort()); });
-
-  Answer a;
-  a.ids = out_ids;
-  a.text = trim(m.tokenizer().decode(out_ids));
-  a.stream_time_ns = entries.back().end_ns;
-  a.memory_start_ns = entries.front().start_ns;
-  a.memory_end_ns = entries.back().end_ns;
-  a.frames = static_cast<uint64_t>(entries.size());
+  Answer a = make_answer(m, generate_answer(m, opts, cache, logits, abort), entries);
   if (keep_tensors) {
     auto t = std::make_shared<AnswerTensors>();
     t->context = context.to(torch::kCPU, torch::kFloat32);
     t->content = content.to(torch::kCPU, torch::kFloat32);
+    t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
+    a.tensors = t;
+  }
+  return a;
+}
+
+// The answer works on the shared prefix cache under prefix_mutex for its whole length: it
+// brings the cache up to date, appends its tail, decodes and truncates back. Ingest meanwhile
+// only appends entries to the memory (its try_lock fails), so it never waits for an answer;
+// the answer waits at most for one extension in progress (a few tokens per new or merged entry,
+// or, once per quarter of the entry budget, a rebuild after thinning). Extending only lazily,
+// before each question, was rejected: the first question after a quiet stretch would prefill
+// everything that arrived since, so its latency would grow with the stream again.
+Answer Session::Impl::standing_answer(const std::string& question, bool keep_tensors,
+                                      const std::function<bool()>& abort) {
+  const Model& m = *model;
+  std::lock_guard<std::mutex> prefix_lock(prefix_mutex);
+  const Snapshot snap = snapshot();
+  const std::vector<MemoryEntry>& entries = snap.entries;
+  const SessionOptions& opts = snap.options;
+  if (entries.empty()) throw QuestionError("no frame has been seen yet");
+  sync_prefix(snap);
+
+  KVCache& cache = prefix->cache();
+  const int64_t prefix_length = cache.length();
+  const MemoryEntry& last = entries.back();
+  std::vector<int64_t> tail =
+      prefix->tail_ids(question, format_time_marker(snap.markers, last.start_ns, last.end_ns));
+  const int64_t total = prefix_length + static_cast<int64_t>(tail.size()) + opts.max_new_tokens;
+  if (total > m.config().max_token)
+    throw QuestionError("the prompt (" + std::to_string(total - opts.max_new_tokens) +
+                        " tokens) and answer do not fit the model's context of " +
+                        std::to_string(m.config().max_token));
+  if (total > cache.capacity())
+    throw QuestionError("the question is too long for the memory held: the prompt and answer "
+                        "need " + std::to_string(total) + " cache positions, max-memory-bytes "
+                        "allows " + std::to_string(cache.capacity()));
+
+  TruncateOnExit restore(cache, prefix_length);
+  auto ids = torch::tensor(tail, torch::kInt64).unsqueeze(0).to(m.device());
+  auto logits = m.llm()->forward(m.llm()->embed(ids), cache, /*all_logits=*/false);
+  Answer a = make_answer(m, generate_answer(m, opts, cache, logits, abort), entries);
+  if (keep_tensors) {
+    std::vector<torch::Tensor> contexts, contents;
+    for (const auto& e : entries) {
+      contexts.push_back(e.context);
+      contents.push_back(e.content);
+    }
+    auto t = std::make_shared<AnswerTensors>();
+    t->context = torch::stack(contexts).to(torch::kCPU, torch::kFloat32);
+    t->content = torch::stack(contents).to(torch::kCPU, torch::kFloat32);
+    t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
     a.tensors = t;
   }
   return a;
@@ -291,11 +506,60 @@ SessionOptions Session::options() const {
   return impl_->options;
 }
 
+int64_t Session::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->memory.bytes() + impl_->prefix_bytes;
+}
+
 void Session::set_options(const SessionOptions& options) {
   check_options(options);
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  const SessionOptions old = impl_->options;
   impl_->options = options;
-  impl_->memory.set_budget(impl_->budget());
+  MemoryBudget budget;
+  try {
+    budget = impl_->budget();
+  } catch (...) {
+    impl_->options = old;
+    impl_->budget();
+    throw;
+  }
+  impl_->memory.set_budget(budget);
+  // The prefix cache is rebuilt (at its new size) when what it holds or its size may change.
+  if (options.context_mode != old.context_mode || options.time_markers != old.time_markers ||
+      options.max_memory_bytes != old.max_memory_bytes ||
+      options.max_new_tokens != old.max_new_tokens || options.max_entries != old.max_entries)
+    ++impl_->prefix_epoch;
+}
+
+void Session::save_memory(const std::string& path) const {
+  std::vector<MemoryEntry> entries;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    entries = impl_->memory.entries();  // tensor handles only: the file is written unlocked
+  }
+  const Model& m = *impl_->model;
+  save_memory_file(path, entries, model_identity(m), m.directory());
+}
+
+void Session::load_memory(const std::string& path) {
+  const Model& m = *impl_->model;
+  std::vector<MemoryEntry> entries = load_memory_file(path, model_identity(m));
+  torch::InferenceMode guard;
+  for (MemoryEntry& e : entries) {
+    for (torch::Tensor* t : {&e.features, &e.context, &e.content})
+      if (t->defined()) *t = t->to(m.options());
+    e.signature = e.signature.to(m.device(), torch::kFloat32);
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  // The entries go in as they were saved (no merging), then the budget applies as usual.
+  const MemoryBudget budget = impl_->budget();
+  MemoryBudget as_saved = budget;
+  as_saved.merge_threshold = 0.0;
+  impl_->memory.set_budget(as_saved);
+  impl_->memory.clear();
+  for (MemoryEntry& e : entries) impl_->memory.append(std::move(e));
+  impl_->memory.set_budget(budget);
 }
 
 }  // namespace llamavid

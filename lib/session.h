@@ -3,7 +3,11 @@
 // cheaply.
 //
 // Thread safety: add_frames() and answer() may run concurrently on different threads (the
-// element's encoder and answer workers); each alone is not reentrant.
+// element's encoder and answer workers); each alone is not reentrant. In the standing context
+// mode they share the LLM KV cache of the memory's prompt prefix: ingest extends it only when no
+// answer holds it (it never waits for an answer), and an answer first brings it up to date
+// itself, so an answer waits at most for one extension in progress (a batch's entries, or the
+// rebuild after thinning) and ingest never changes a cache an answer is using.
 #pragma once
 
 #include <atomic>
@@ -40,6 +44,18 @@ struct SessionOptions {
   std::string time_markers = "auto";
   // Cosine similarity above which a frame merges into the newest entry; < 0: the model's.
   double merge_threshold = -1.0;
+  // How each entry's context token is made:
+  // "standing": once at ingest, from kStandingPrompt (prompt.h); the LLM KV cache over the
+  //   memory's prompt is extended as frames arrive, so a question prefills only its own tokens
+  //   and answer latency does not grow with the memory (docs/benchmarks.md).
+  // "exact": from each question, as LLaMA-VID does: the features are kept and every context
+  //   token and the whole prompt are recomputed per question.
+  std::string context_mode = "standing";
+  // Cap on the bytes the memory holds: its entries' tensors and, in standing mode, the KV cache
+  // (allocated once, for as many entries as the cap and the model's context allow). Over it the
+  // features of the oldest entries are dropped first (their standing context tokens replace
+  // them), then entries are thinned. 0: bounded by the model's context only.
+  int64_t max_memory_bytes = int64_t{1} << 30;
 };
 
 struct Answer {
@@ -73,13 +89,24 @@ class Session {
                 const std::function<bool()>& abort = {});
 
   uint64_t memory_frames() const;
+  // Bytes the memory holds now: entries' tensors and the standing mode's KV cache (never more
+  // than SessionOptions::max_memory_bytes when that is set).
+  int64_t memory_bytes() const;
   int64_t memory_start_ns() const;
   int64_t memory_end_ns() const;
   void clear_memory();
 
   SessionOptions options() const;
-  // Options that may change while the stream runs (sampling, lengths).
+  // Options may change while the stream runs; a new context mode applies to the next answer
+  // (entries made before keep the tokens they have).
   void set_options(const SessionOptions& options);
+
+  // Writes the memory to a memory file (memory_file.h) atomically; Error naming the file when it
+  // cannot (an existing file is then untouched). May run beside add_frames() and answer().
+  void save_memory(const std::string& path) const;
+  // Replaces the memory with the entries of a memory file. Error naming the file when it is not
+  // a memory file of this model and version, or is corrupt; the memory is then unchanged.
+  void load_memory(const std::string& path);
 
  private:
   struct Impl;

@@ -354,4 +354,12 @@ std::shared_ptr<const Model> load_shared_model(const std::string& dir, const std
   return Model::shared(dir, options);
 }
 
+void StreamAnalyzer::save_memory(const std::string& path) const { session_.save_memory(path); }
+
+void StreamAnalyzer::load_memory(const std::string& path) {
+  session_.load_memory(path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (session_.memory_frames() > 0) last_pts_ns_ = std::max(last_pts_ns_, session_.memory_end_ns());
+}
+
 }  // namespace llamavid

@@ -131,6 +131,11 @@ class StreamAnalyzer {
   int64_t memory_start_ns() const;
   int64_t memory_end_ns() const;
 
+  // Session::save_memory / load_memory, beside the workers. After a load, frames older than the
+  // loaded memory's end are placed at its end (as frames going back in time are).
+  void save_memory(const std::string& path) const;
+  void load_memory(const std::string& path);
+
  private:
   struct Question {
     uint64_t id = 0;

@@ -99,3 +99,58 @@ TEST(Memory, MergesAlikeFrames) {
   never.append(entry(kSecond, 0.0f));
   EXPECT_EQ(never.size(), 2);
 }
+
+// Over the byte cap, the features of the oldest entries go first and their other tokens stay.
+TEST(Memory, ByteCapDropsOldestFeaturesFirst) {
+  const int64_t per_entry = (6 + 4 + 2) * 4, features = 6 * 4;
+  TokenMemory m(MemoryBudget{0, 0.0, 5 * per_entry - 2 * features});
+  for (int i = 0; i < 5; ++i) m.append(entry(i * kSecond, i));
+  ASSERT_EQ(m.size(), 5);
+  EXPECT_FALSE(m.entries()[0].features.defined());
+  EXPECT_FALSE(m.entries()[1].features.defined());
+  EXPECT_TRUE(m.entries()[2].features.defined());
+  EXPECT_TRUE(m.entries()[0].content.defined());
+  EXPECT_EQ(m.bytes(), 5 * per_entry - 2 * features);
+}
+
+// When dropping features is not enough, entries are thinned until the cap holds.
+TEST(Memory, ByteCapThinsWhenFeaturesAreGone) {
+  const int64_t tokens_only = (4 + 2) * 4;
+  TokenMemory m(MemoryBudget{0, 0.0, 10 * tokens_only});
+  for (int i = 0; i < 100; ++i) {
+    m.append(entry(i * kSecond, i));
+    EXPECT_LE(m.bytes(), 10 * tokens_only);
+  }
+  EXPECT_EQ(m.start_ns(), 0);
+  EXPECT_EQ(m.end_ns(), 99 * kSecond);
+}
+
+// An entry's version changes whenever the entry does (merge, thinning, dropped features) and
+// stays otherwise, so caches built from entries can tell what changed.
+TEST(Memory, VersionsFollowChanges) {
+  TokenMemory m(MemoryBudget{4, 0.99});
+  m.append(entry(0, 0.0f));
+  m.append(entry(kSecond, 5.0f));
+  const uint64_t first = m.entries()[0].version, second = m.entries()[1].version;
+  EXPECT_NE(first, second);
+  m.append(entry(2 * kSecond, 5.0f));  // merged into the newest
+  EXPECT_EQ(m.entries()[0].version, first);
+  EXPECT_NE(m.entries()[1].version, second);
+  const uint64_t merged = m.entries()[1].version;
+  // Alternating signs keep these apart; the fifth entry thins the oldest half.
+  for (int i = 3; i < 6; ++i) m.append(entry(i * kSecond, (i % 2 ? -10.0f : 10.0f) * i));
+  ASSERT_EQ(m.size(), 4);
+  EXPECT_NE(m.entries()[0].version, first);
+  EXPECT_NE(m.entries()[0].version, merged);
+}
+
+// Merging keeps features only when both sides have them, and averages the context tokens.
+TEST(Memory, MergeDropsOneSidedFeatures) {
+  MemoryEntry a = entry(0, 1.0f), b = entry(kSecond, 3.0f);
+  a.context = torch::full({4}, 1.0f);
+  b.context = torch::full({4}, 3.0f);
+  b.features = torch::Tensor();
+  MemoryEntry m = merge_entries(a, b);
+  EXPECT_FALSE(m.features.defined());
+  EXPECT_FLOAT_EQ(m.context[0].item<float>(), 2.0f);
+}

@@ -2,11 +2,17 @@
 // arbitrary; the mechanics are asserted).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "answer_tensors.h"
+#include "memory.h"
 #include "model.h"
+#include "prompt.h"
+#include "prompt_embeddings.h"
 #include "session.h"
+#include "standing_prefix.h"
 #include "test_util.h"
 
 using namespace llamavid;
@@ -49,6 +55,63 @@ class SessionTest : public ::testing::Test {
   static std::string* dir_;
 };
 std::string* SessionTest::dir_ = nullptr;
+
+using Spans = std::vector<std::pair<int64_t, int64_t>>;
+
+// The first-token logits of a full prefill (no cache) of the prompt that build_prompt_ids gives
+// for `question` over entries with these spans and tokens.
+// context [T, C], content [T, K, C] -> [V]
+torch::Tensor full_prefill_logits(const Model& m, const std::string& question, const Spans& spans,
+                                  const torch::Tensor& context, const torch::Tensor& content) {
+  torch::InferenceMode guard;
+  const int64_t per_entry = 1 + content.size(1);
+  auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
+  auto prompt = build_prompt_ids(m.tokenizer(), question, m.config().prompt_style,
+                                 entry_layout(spans, "span", per_entry));
+  auto embeds = splice_visual(m.llm(), prompt, visual, 1).unsqueeze(0);
+  return m.llm()->forward(embeds).select(1, -1).reshape({-1});
+}
+
+// The first-token logits of `question` on top of the prefix cache (what a standing answer does),
+// leaving the cache as it was. -> [V]
+torch::Tensor prefix_logits(const Model& m, StandingPrefix& p, const std::string& question,
+                            const MemoryEntry& last) {
+  torch::InferenceMode guard;
+  const int64_t before = p.length();
+  auto tail = p.tail_ids(question, format_time_marker("span", last.start_ns, last.end_ns));
+  auto ids = torch::tensor(tail, torch::kInt64).unsqueeze(0);
+  auto logits = m.llm()->forward(m.llm()->embed(ids), p.cache(), false).reshape({-1});
+  p.cache().truncate(before);
+  return logits;
+}
+
+// A memory entry of random tokens for the model (C = 64, one content token).
+MemoryEntry random_entry(int64_t t_s, float signature) {
+  MemoryEntry e;
+  e.start_ns = e.end_ns = t_s * kSecond;
+  e.context = torch::randn({64});
+  e.content = torch::randn({1, 64});
+  e.signature = torch::tensor({1.0f, signature});
+  return e;
+}
+
+Spans spans_of(const std::vector<MemoryEntry>& entries) {
+  Spans spans;
+  for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
+  return spans;
+}
+
+torch::Tensor contexts_of(const std::vector<MemoryEntry>& entries) {
+  std::vector<torch::Tensor> t;
+  for (const auto& e : entries) t.push_back(e.context);
+  return torch::stack(t);
+}
+
+torch::Tensor contents_of(const std::vector<MemoryEntry>& entries) {
+  std::vector<torch::Tensor> t;
+  for (const auto& e : entries) t.push_back(e.content);
+  return torch::stack(t);
+}
 
 std::string question_error(Session& s, const std::string& q) {
   try {
@@ -116,9 +179,11 @@ TEST_F(SessionTest, AnswerFields) {
   EXPECT_FALSE(b.tensors);
 }
 
-// The context token depends on the question, the content token does not.
+// In exact mode the context token depends on the question, the content token does not.
 TEST_F(SessionTest, ContextTokensFollowTheQuestion) {
-  Session s(model());
+  SessionOptions o;
+  o.context_mode = "exact";
+  Session s(model(), o);
   feed(s, 2);
   Answer a = s.answer("What colour is the ball?", true);
   Answer b = s.answer("Is it red?", true);
@@ -214,4 +279,178 @@ TEST(TimeMarker, Format) {
   EXPECT_EQ(format_time_marker("span", 62 * kSecond, 3723 * kSecond),
             "[00:01:02-01:02:03, 01:01:01]");
   EXPECT_EQ(format_time_marker("none", 0, kSecond), "");
+}
+
+// The standing prefix plus a question's tail is exactly build_prompt_ids for the same entries,
+// as entries are added, merged into the newest and thinned.
+TEST_F(SessionTest, StandingPrefixIdsAreThePromptIds) {
+  auto m = model();
+  torch::manual_seed(1);
+  StandingPrefix p(*m, 2);
+  TokenMemory memory(MemoryBudget{6, 0.99});
+  const std::string q = "What came before the ball?";
+  for (int i = 0; i < 14; ++i) {
+    // Every third frame repeats the previous signature, so it merges into the newest entry.
+    memory.append(random_entry(i, i % 3 == 2 ? static_cast<float>(i - 1) : static_cast<float>(i)));
+    p.sync(memory.entries(), "span", 2048);
+    const auto& entries = memory.entries();
+    auto ids = p.cached_ids();
+    auto tail = p.tail_ids(q, format_time_marker("span", entries.back().start_ns,
+                                                 entries.back().end_ns));
+    ids.insert(ids.end(), tail.begin(), tail.end());
+    EXPECT_EQ(ids, build_prompt_ids(m->tokenizer(), q, PromptStyle::Movie,
+                                    entry_layout(spans_of(entries), "span", 2)))
+        << "after frame " << i;
+    EXPECT_EQ(p.length(), static_cast<int64_t>(p.cached_ids().size()));
+  }
+}
+
+// Logits on top of the incrementally extended cache equal a full prefill of the same prompt,
+// after appends, merges into the newest entry and thinning (<= 1e-4).
+TEST_F(SessionTest, StandingPrefixLogitsEqualFullPrefill) {
+  auto m = model();
+  torch::manual_seed(2);
+  StandingPrefix p(*m, 2);
+  TokenMemory memory(MemoryBudget{6, 0.99});
+  const std::string q = "Is it red?";
+  for (int i = 0; i < 12; ++i) {
+    memory.append(random_entry(i, i % 3 == 2 ? static_cast<float>(i - 1) : static_cast<float>(i)));
+    p.sync(memory.entries(), "span", 2048);
+    const auto& entries = memory.entries();
+    auto full = full_prefill_logits(*m, q, spans_of(entries), contexts_of(entries),
+                                    contents_of(entries));
+    auto cached = prefix_logits(*m, p, q, entries.back());
+    EXPECT_LE((full - cached).abs().max().item<double>(), 1e-4) << "after frame " << i;
+  }
+}
+
+// A standing-mode answer's first-token logits equal a full prefill of the same prompt with the
+// standing context tokens, after frames arrived in several batches.
+TEST_F(SessionTest, StandingAnswerEqualsFullPrefill) {
+  SessionOptions o;
+  o.time_markers = "span";
+  o.max_new_tokens = 4;
+  Session s(model(), o);
+  feed(s, 3);
+  feed(s, 1, 3);
+  feed(s, 4, 4);
+  const std::string q = "What colour is the ball?";
+  Answer a = s.answer(q, true);
+  Spans spans;
+  for (int i = 0; i < 8; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+  auto full = full_prefill_logits(*model(), q, spans, a.tensors->context, a.tensors->content);
+  EXPECT_LE((full - a.tensors->first_logits).abs().max().item<double>(), 1e-4);
+}
+
+// In standing mode the context tokens do not depend on the question, and an answer leaves the
+// cache as it found it (the same question gives the same answer after another one).
+TEST_F(SessionTest, StandingContextIgnoresTheQuestion) {
+  SessionOptions o;
+  o.max_new_tokens = 6;
+  Session s(model(), o);
+  feed(s, 3);
+  Answer a = s.answer("What colour is the ball?", true);
+  Answer b = s.answer("Is it red?", true);
+  Answer c = s.answer("What colour is the ball?", true);
+  EXPECT_TRUE(torch::equal(a.tensors->context, b.tensors->context));
+  EXPECT_EQ(a.ids, c.ids);
+  EXPECT_TRUE(torch::equal(a.tensors->first_logits, c.tensors->first_logits));
+}
+
+// The exact mode over entries whose features were dropped by the byte cap uses their standing
+// context tokens: the same tokens a standing session made for the same frames.
+TEST_F(SessionTest, ExactModeFallsBackToStandingTokens) {
+  SessionOptions standing_o, exact_o;
+  exact_o.context_mode = "exact";
+  Session standing(model(), standing_o), exact(model(), exact_o);
+  feed(standing, 4);
+  feed(exact, 4);
+  const int64_t with_features = exact.memory_bytes();
+  exact_o.max_memory_bytes = with_features - 1;
+  exact.set_options(exact_o);  // too small for all features: the oldest entry loses them
+  EXPECT_LT(exact.memory_bytes(), with_features);
+  Answer a = exact.answer("Is it red?", true);
+  Answer b = standing.answer("Is it red?", true);
+  EXPECT_TRUE(torch::allclose(a.tensors->context[0], b.tensors->context[0], 0, 1e-6));
+  EXPECT_FALSE(torch::allclose(a.tensors->context[3], b.tensors->context[3], 0, 1e-6));
+}
+
+// The byte cap holds over a long stream in both modes, and coverage still reaches the start.
+TEST_F(SessionTest, ByteCapIsNeverExceeded) {
+  for (const std::string mode : {"standing", "exact"}) {
+    SessionOptions o;
+    o.context_mode = mode;
+    o.max_memory_bytes = 400 * 1024;
+    Session s(model(), o);
+    for (int i = 0; i < 30; ++i) {
+      feed(s, 20, i * 20);
+      EXPECT_LE(s.memory_bytes(), o.max_memory_bytes) << mode;
+    }
+    EXPECT_EQ(s.memory_start_ns(), 0) << mode;
+    EXPECT_NO_THROW(s.answer("What happened?")) << mode;
+    EXPECT_LE(s.memory_bytes(), o.max_memory_bytes) << mode;
+  }
+}
+
+// A cap that cannot hold one entry (and, in standing mode, its cache) is refused with the need.
+TEST_F(SessionTest, CapTooSmallIsRefused) {
+  SessionOptions o;
+  o.max_memory_bytes = 1000;
+  try {
+    Session s(model(), o);
+    FAIL() << "accepted a 1000-byte cap";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max-memory-bytes 1000"), std::string::npos);
+  }
+  Session s(model());
+  EXPECT_THROW(s.set_options(o), Error);
+  EXPECT_EQ(s.options().max_memory_bytes, SessionOptions().max_memory_bytes);
+  o.context_mode = "sometimes";
+  o.max_memory_bytes = 0;
+  EXPECT_THROW(Session(model(), o), Error);
+}
+
+// Answers while frames keep arriving on another thread: the cache an answer uses is never
+// changed under it (a final answer still equals a full prefill).
+TEST_F(SessionTest, IngestDuringAnswersKeepsTheCacheRight) {
+  SessionOptions o;
+  o.time_markers = "span";
+  o.max_new_tokens = 8;
+  Session s(model(), o);
+  feed(s, 1);
+  std::atomic<bool> done{false};
+  std::thread ingest([&] {
+    for (int i = 1; i < 30; i += 3) feed(s, 3, i);
+    done = true;
+  });
+  int answered = 0;
+  while (!done) {
+    EXPECT_NO_THROW(s.answer("What is on screen?"));
+    ++answered;
+  }
+  ingest.join();
+  EXPECT_GT(answered, 0);
+  const std::string q = "What colour is the ball?";
+  Answer a = s.answer(q, true);
+  ASSERT_EQ(a.frames, 31u);
+  Spans spans;
+  for (int i = 0; i < 31; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+  auto full = full_prefill_logits(*model(), q, spans, a.tensors->context, a.tensors->content);
+  EXPECT_LE((full - a.tensors->first_logits).abs().max().item<double>(), 1e-4);
+}
+
+// Switching modes at run time applies to the next answer.
+TEST_F(SessionTest, ModeSwitchApplies) {
+  SessionOptions o;
+  Session s(model(), o);
+  feed(s, 2);
+  Answer standing_a = s.answer("Is it red?", true);
+  o.context_mode = "exact";
+  s.set_options(o);
+  feed(s, 2, 2);  // these keep their features
+  Answer exact_a = s.answer("Is it red?", true);
+  EXPECT_TRUE(torch::equal(exact_a.tensors->context[0], standing_a.tensors->context[0]));
+  o.context_mode = "standing";
+  s.set_options(o);
+  EXPECT_NO_THROW(s.answer("Is it red?"));
 }

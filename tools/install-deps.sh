@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config cmake
+  # clang with compiler-rt's sanitizer and libFuzzer runtimes (tools/sanitize.sh)
+  clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread
   libopencv-dev sentencepiece libicu-dev nlohmann-json3-dev libgtest-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev

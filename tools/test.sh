@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs every test. This is what CI runs (.ci/run).
+# Installs dependencies, builds, and runs every test; then the sanitizer builds and the fuzzers
+# (tools/sanitize.sh; LLAMAVID_SANITIZERS=0 leaves them out). This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -9,3 +10,6 @@ start=$(date +%s)
 # models/default/README.md.
 meson test -C build --print-errorlogs --num-processes 2 --no-suite model "$@"
 echo "tests took $(( $(date +%s) - start )) s"
+if [ "${LLAMAVID_SANITIZERS:-1}" != 0 ]; then
+  tools/sanitize.sh
+fi

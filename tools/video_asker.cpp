@@ -6,17 +6,12 @@
 #include <memory>
 #include <set>
 
-#include "error.h"
+#include "gst_elements.h"
 #include "video_pipeline.h"
 
 namespace llamavid {
 
 namespace {
-
-std::string string_field(const GstStructure* s, const char* name) {
-  const gchar* v = gst_structure_get_string(s, name);
-  return v ? v : "";
-}
 
 // Drives one run: asks, matches answers to the questions asked, decides when it is over.
 class ElementAsker {
@@ -24,10 +19,7 @@ class ElementAsker {
   explicit ElementAsker(const VideoAskOptions& options) : options_(options) {}
 
   int run() {
-    llamavid_ = gst_element_factory_make("llamavid", "llamavid");
-    if (!llamavid_)
-      throw Error("the GStreamer element 'llamavid' is not installed "
-                  "(GST_PLUGIN_PATH may name the folder holding libgstllamavid.so)");
+    llamavid_ = make_llamavid_element("llamavid");
     set_properties();
     GstElement* sink = gst_element_factory_make("fakesink", "sink");
     // Interactive: a file plays at its own pace, so there is time to ask while it plays.

@@ -9,32 +9,9 @@
 #include <glib-unix.h>
 
 #include "error.h"
+#include "gst_elements.h"
 
 namespace llamavid {
-
-namespace {
-
-GstElement* make_element(const char* factory) {
-  GstElement* e = gst_element_factory_make(factory, nullptr);
-  if (!e) throw Error(std::string("the GStreamer element '") + factory + "' is not installed");
-  return e;
-}
-
-std::string error_text(GstMessage* msg) {
-  GError* err = nullptr;
-  gchar* debug = nullptr;
-  gst_message_parse_error(msg, &err, &debug);
-  // Errors of our own (posted by post_error) come from the pipeline and need no source name.
-  std::string text = GST_IS_PIPELINE(GST_MESSAGE_SRC(msg))
-                         ? std::string(err->message)
-                         : std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + err->message;
-  if (debug) text += " (" + std::string(debug) + ")";
-  g_error_free(err);
-  g_free(debug);
-  return text;
-}
-
-}  // namespace
 
 std::string source_to_uri(const std::string& source) {
   if (gst_uri_is_valid(source.c_str())) return source;

@@ -1,15 +1,19 @@
-// llamavid-eval: measures a model on held-out streams of the synthetic broadcast world.
+// llamavid-eval: measures a model on held-out streams of the synthetic broadcast world, through
+// the real llamavid element.
 //
 //   llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length SECONDS]
 //                 [--max-length SECONDS] [--questions N] [--threads N] [--json FILE]
-//                 [--check CATEGORY=FRACTION,...]
+//                 [--check CATEGORY=FRACTION,...] [--context-mode exact|standing|both]
 //
-// Each stream is rendered by GStreamer (videotestsrc, frames at the sampling rate only, so far
-// faster than real time), at frame sizes and sampling rates that include ones never trained
-// on, and fed to a lib Session as the element feeds it; then the questions are asked about
-// everything seen and graded per category. Streams come from stream_with_length on seeds that
-// training never uses (training draws stream_with_segments from its own seed sequence).
-// --check exits 1 when a category scores below its fraction.
+// Each stream's sampled frames are rendered by GStreamer (videotestsrc, at frame sizes and
+// sampling rates that include ones never trained on) and pushed, stamped with their stream time,
+// through `appsrc ! videoconvert ! llamavid ! fakesink` (eval_pipeline.h) as fast as the element
+// takes them; then the questions are asked with the element's `ask` signal and graded per
+// category. With --context-mode both (the default) one element per mode sees the same frames
+// and answers the same questions, and the table has a column per mode and their difference.
+// Streams come from stream_with_length on seeds that training never uses (training draws
+// stream_with_segments from its own seed sequence). --check exits 1 when a category of the
+// first mode's column (standing, the element's default, when both) scores below its fraction.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,16 +25,12 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
 
-#include "default_model.h"
 #include "error.h"
-#include "frame.h"
-#include "model.h"
-#include "preprocess.h"
+#include "eval_pipeline.h"
 #include "questions.h"
 #include "render.h"
-#include "session.h"
 #include "world.h"
 
 using namespace llamavid;
@@ -39,13 +39,15 @@ using namespace llamavid::world;
 namespace {
 
 struct Options {
-  std::string model;
+  std::string model;  // "": the element's default model
   uint64_t seed = 1;
   int64_t streams = 10;
   int64_t min_length_s = 600;
   int64_t max_length_s = 3 * 3600;
   int64_t questions = 50;
   int64_t threads = 1;
+  // Context modes evaluated, one column each; the first is the one --check applies to.
+  std::vector<std::string> modes = {"standing", "exact"};
   std::string json;
   std::map<std::string, double> check;
 };
@@ -54,6 +56,7 @@ struct Options {
   std::cerr << "llamavid-eval: " << why << "\n"
             << "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
             << "                     [--max-length S] [--questions N] [--threads N]\n"
+            << "                     [--context-mode exact|standing|both]\n"
             << "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n";
   std::exit(2);
 }
@@ -73,7 +76,11 @@ Options parse(int argc, char** argv) {
       else if (a == "--questions") o.questions = std::stoll(v);
       else if (a == "--threads") o.threads = std::stoll(v);
       else if (a == "--json") o.json = v;
-      else if (a == "--check") {
+      else if (a == "--context-mode") {
+        if (v == "both") o.modes = {"standing", "exact"};
+        else if (v == "exact" || v == "standing") o.modes = {v};
+        else usage("--context-mode must be exact, standing or both, not '" + v + "'");
+      } else if (a == "--check") {
         size_t start = 0;
         while (start < v.size()) {
           size_t end = v.find(',', start);
@@ -92,6 +99,7 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.min_length_s < 10 || o.max_length_s < o.min_length_s) usage("bad stream lengths");
+  if (o.threads < 1) usage("--threads must be at least 1");
   return o;
 }
 
@@ -101,19 +109,10 @@ const std::vector<std::pair<int, int>> kSizes = {{320, 240}, {1280, 720}, {176, 
                                                  {720, 576}, {360, 640}};
 const std::vector<std::pair<int, int>> kRates = {{1, 1}, {1, 1}, {2, 1}, {1, 2}};  // fps num/den
 
-// Renders the stream's sampled frames and adds them to the session in batches.
-void feed(Session& session, const Stream& stream, int width, int height, int fps_num,
+// Renders the stream's sampled frames and pushes each at its stream time.
+void feed(eval::EvalPipeline& pipeline, const Stream& stream, int width, int height, int fps_num,
           int fps_den) {
   const double interval = static_cast<double>(fps_den) / fps_num;
-  std::vector<cv::Mat> held;
-  std::vector<int64_t> pts;
-  auto flush = [&] {
-    std::vector<Frame> frames;
-    for (size_t i = 0; i < held.size(); ++i) frames.push_back(frame_from_rgb(held[i], pts[i]));
-    session.add_frames(frames);
-    held.clear();
-    pts.clear();
-  };
   for (const auto& span : sampled_spans(stream, interval)) {
     const Segment& seg = stream.segments[span.segment];
     RenderRequest r;
@@ -124,30 +123,93 @@ void feed(Session& session, const Stream& stream, int width, int height, int fps
     r.fps_den = fps_den;
     r.frames = span.samples;
     render_frames(r, [&](const cv::Mat& rgb, int64_t k) {
-      held.push_back(rgb.clone());
-      pts.push_back(span.first_ns + std::llround(k * interval * 1e9));
-      if (held.size() == 64) flush();
+      pipeline.push(rgb, span.first_ns + std::llround(k * interval * 1e9));
     });
   }
-  if (!held.empty()) flush();
+  pipeline.finish();
 }
 
 struct Tally {
   int64_t right = 0, total = 0;
+  double accuracy() const { return total ? static_cast<double>(right) / total : 0.0; }
 };
+
+// A mode's cells in a row: "correct | accuracy |", or "correct | questions | accuracy |" when
+// the table has one mode (its layout before there were modes).
+std::string cells(const Tally& t, bool with_questions) {
+  char buf[96];
+  if (with_questions)
+    std::snprintf(buf, sizeof buf, " %lld | %lld | %.1f %% |", static_cast<long long>(t.right),
+                  static_cast<long long>(t.total), 100 * t.accuracy());
+  else
+    std::snprintf(buf, sizeof buf, " %lld | %.1f %% |", static_cast<long long>(t.right),
+                  100 * t.accuracy());
+  return buf;
+}
+
+// The markdown table, a row per category and one for all: one mode's correct answers,
+// questions and accuracy; or, for two modes, the questions, each mode's correct answers and
+// accuracy, and the first's accuracy minus the second's, in points.
+void print_table(const std::vector<std::string>& modes,
+                 const std::vector<std::map<Category, Tally>>& tallies) {
+  const bool one = modes.size() == 1;
+  std::string head = "| category |", rule = "|---|";
+  if (one) {
+    head += " correct | questions | accuracy |";
+    rule += "---|---|---|";
+  } else {
+    head += " questions |";
+    rule += "---|";
+    for (const auto& m : modes) {
+      head += " " + m + " correct | " + m + " accuracy |";
+      rule += "---|---|";
+    }
+    head += " " + modes[0] + " - " + modes[1] + " |";
+    rule += "---|";
+  }
+  std::printf("\n%s\n%s\n", head.c_str(), rule.c_str());
+  std::vector<std::pair<std::string, std::vector<Tally>>> rows;
+  std::vector<Tally> all(modes.size());
+  for (const auto& [cat, unused] : tallies[0]) {
+    std::vector<Tally> row;
+    for (size_t m = 0; m < modes.size(); ++m) {
+      row.push_back(tallies[m].at(cat));
+      all[m].right += row.back().right;
+      all[m].total += row.back().total;
+    }
+    rows.emplace_back(category_name(cat), row);
+  }
+  rows.emplace_back("all", all);
+  for (const auto& [name, row] : rows) {
+    std::string line = "| " + name + " |";
+    if (one) {
+      line += cells(row[0], true);
+    } else {
+      line += " " + std::to_string(row[0].total) + " |";
+      for (const Tally& t : row) line += cells(t, false);
+      char diff[32];
+      std::snprintf(diff, sizeof diff, " %+.1f |",
+                    100 * (row[0].accuracy() - row[1].accuracy()));
+      line += diff;
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
-    torch::set_num_threads(static_cast<int>(o.threads));
-    const std::string dir = o.model.empty() ? default_model_dir() : o.model;
-    auto model = Model::load(dir);
-    std::map<Category, Tally> tallies;
+    // libtorch's intra-op thread count is process-wide: the element's workers use it too.
+    at::set_num_threads(static_cast<int>(o.threads));
+    std::vector<std::map<Category, Tally>> tallies(o.modes.size());
     std::ofstream json;
-    if (!o.json.empty()) json.open(o.json);
-    double stream_seconds = 0, wall_seconds = 0;
+    if (!o.json.empty()) {
+      json.open(o.json);
+      if (!json) throw Error(o.json + ": cannot be written");
+    }
+    double stream_seconds = 0, ingest_seconds = 0, answer_seconds = 0;
     int64_t shown_failures = 0;
     for (int64_t i = 0; i < o.streams; ++i) {
       std::mt19937_64 rng(0x5eed0000ULL + o.seed * 1000003ULL + static_cast<uint64_t>(i));
@@ -159,61 +221,86 @@ int main(int argc, char** argv) {
       const auto [w, h] = kSizes[static_cast<size_t>(i) % kSizes.size()];
       const auto [fn, fd] = kRates[static_cast<size_t>(i) % kRates.size()];
       const double interval = static_cast<double>(fd) / fn;
-
-      SessionOptions so;
-      so.max_new_tokens = 24;
-      Session session(model, so);
-      const auto t0 = std::chrono::steady_clock::now();
-      feed(session, stream, w, h, fn, fd);
-      const double fed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      stream_seconds += static_cast<double>(stream.length_s());
-      wall_seconds += fed_s;
-      std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %llu entries, fed in %.1f s\n",
-                  static_cast<long long>(i), clock_text(stream.length_s()).c_str(),
-                  stream.segments.size(), w, h, 1.0 / interval,
-                  static_cast<unsigned long long>(session.memory_frames()), fed_s);
-      std::fflush(stdout);
+      std::vector<Question> questions;
+      std::vector<std::string> texts;
       for (int64_t q = 0; q < o.questions; ++q) {
         Question question;
-        const auto cat = static_cast<Category>(q % kNumCategories);
-        if (!make_question(rng, cat, stream, interval, question)) continue;
-        const std::string answer = session.answer(question.text).text;
-        const bool ok = is_correct(question, answer, interval);
-        auto& t = tallies[cat];
-        t.total++;
-        t.right += ok;
-        if (!ok && shown_failures < 20) {
-          ++shown_failures;
-          std::printf("  wrong [%s] %s -> '%s' (expected '%s')\n", category_name(cat),
-                      question.text.c_str(), answer.c_str(), question.answer.c_str());
+        if (!make_question(rng, static_cast<Category>(q % kNumCategories), stream, interval,
+                           question))
+          continue;
+        questions.push_back(question);
+        texts.push_back(question.text);
+      }
+
+      eval::EvalPipelineOptions po;
+      po.model = o.model;
+      po.modes = o.modes;
+      po.width = w;
+      po.height = h;
+      po.fps_num = fn;
+      po.fps_den = fd;
+      eval::EvalPipeline pipeline(po);
+      const auto t0 = std::chrono::steady_clock::now();
+      feed(pipeline, stream, w, h, fn, fd);
+      const auto t1 = std::chrono::steady_clock::now();
+      const auto answers = pipeline.ask(texts);
+      const auto t2 = std::chrono::steady_clock::now();
+      const double fed_s = std::chrono::duration<double>(t1 - t0).count();
+      const double asked_s = std::chrono::duration<double>(t2 - t1).count();
+      stream_seconds += static_cast<double>(stream.length_s());
+      ingest_seconds += fed_s;
+      answer_seconds += asked_s;
+      std::string entries;
+      for (size_t m = 0; m < o.modes.size(); ++m)
+        entries += (m ? ", " : "") + std::to_string(pipeline.memory_frames(m)) + " entries (" +
+                   o.modes[m] + ")";
+      std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %s, fed in %.1f s, "
+                  "%zu questions answered in %.1f s\n",
+                  static_cast<long long>(i), clock_text(stream.length_s()).c_str(),
+                  stream.segments.size(), w, h, 1.0 / interval, entries.c_str(), fed_s,
+                  questions.size(), asked_s);
+
+      for (size_t m = 0; m < o.modes.size(); ++m)
+        for (size_t q = 0; q < questions.size(); ++q) {
+          const Question& question = questions[q];
+          const std::string& answer = answers[m][q];
+          const bool ok = is_correct(question, answer, interval);
+          auto& t = tallies[m][question.category];
+          t.total++;
+          t.right += ok;
+          if (!ok && shown_failures < 20) {
+            ++shown_failures;
+            std::printf("  wrong [%s, %s] %s -> '%s' (expected '%s')\n", o.modes[m].c_str(),
+                        category_name(question.category), question.text.c_str(), answer.c_str(),
+                        question.answer.c_str());
+          }
+          if (json.is_open())
+            json << nlohmann::json{{"stream", i}, {"mode", o.modes[m]},
+                                   {"category", category_name(question.category)},
+                                   {"question", question.text}, {"expected", question.answer},
+                                   {"answer", answer}, {"correct", ok}}.dump()
+                 << "\n";
         }
-        if (json.is_open())
-          json << nlohmann::json{{"stream", i}, {"category", category_name(cat)},
-                                 {"question", question.text}, {"expected", question.answer},
-                                 {"answer", answer}, {"correct", ok}}.dump()
-               << "\n";
+      std::fflush(stdout);
+    }
+    print_table(o.modes, tallies);
+    std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time) by %zu llamavid "
+                "element(s) in one pipeline; questions answered in %.0f s\n",
+                stream_seconds, ingest_seconds,
+                ingest_seconds > 0 ? stream_seconds / ingest_seconds : 0.0, o.modes.size(),
+                answer_seconds);
+    bool failed = false;
+    for (const auto& [name, fraction] : o.check) {
+      Category cat = Category::Now;
+      category_from_name(name, cat);
+      const auto it = tallies[0].find(cat);
+      if (it != tallies[0].end() && it->second.accuracy() < fraction) {
+        std::printf("FAILED: %s (%s mode) scores %.1f %%, below --check %.1f %%\n", name.c_str(),
+                    o.modes[0].c_str(), 100 * it->second.accuracy(), 100 * fraction);
+        failed = true;
       }
     }
-    std::printf("\n| category | correct | questions | accuracy |\n|---|---|---|---|\n");
-    int64_t right = 0, total = 0;
-    bool failed = false;
-    for (const auto& [cat, t] : tallies) {
-      const double acc = t.total ? static_cast<double>(t.right) / t.total : 0.0;
-      std::printf("| %s | %lld | %lld | %.1f %% |\n", category_name(cat),
-                  static_cast<long long>(t.right), static_cast<long long>(t.total), 100 * acc);
-      right += t.right;
-      total += t.total;
-      auto it = o.check.find(category_name(cat));
-      if (it != o.check.end() && acc < it->second) failed = true;
-    }
-    std::printf("| all | %lld | %lld | %.1f %% |\n", static_cast<long long>(right),
-                static_cast<long long>(total), total ? 100.0 * right / total : 0.0);
-    std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time)\n", stream_seconds,
-                wall_seconds, wall_seconds > 0 ? stream_seconds / wall_seconds : 0.0);
-    if (failed) {
-      std::printf("FAILED: a category is below its --check threshold\n");
-      return 1;
-    }
+    if (failed) return 1;
   } catch (const std::exception& e) {
     std::cerr << "llamavid-eval: " << e.what() << "\n";
     return 1;

@@ -79,15 +79,21 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     const int64_t slots = 1 + content.size(1);
     const FrameLayout layout = entry_layout(spans_ns, "span", slots);
     auto patch = tokens->prompt_features(features);
+    auto context_for = [&](const std::string& text) {  // -> [T, C]
+      auto bert_ids = src.bert->encode(text, src.config->qformer.max_text_length);
+      auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0);
+      return tokens->context_tokens(tokens->text_queries(features, ids, torch::ones_like(ids)),
+                                    patch);
+    };
+    torch::Tensor standing_context;
+    if (std::bernoulli_distribution(o.standing_share)(rng))
+      standing_context = context_for(kStandingPrompt);
     for (int64_t q = 0; q < o.questions_per_stream; ++q) {
       Question question;
       int tries = 0;
       while (!make_question(rng, pick_category(o, rng), stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
-      auto bert_ids = src.bert->encode(question.text, src.config->qformer.max_text_length);
-      auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0);
-      auto text_q = tokens->text_queries(features, ids, torch::ones_like(ids));  // [T, Q, Cv]
-      auto context = tokens->context_tokens(text_q, patch);                     // [T, C]
+      auto context = standing_context.defined() ? standing_context : context_for(question.text);
       auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
       auto prompt = build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, layout);
       auto prompt_embeds = splice_visual(llm, prompt, visual, 1);  // [P, C]

@@ -29,8 +29,11 @@ struct ExampleSource {
 struct ExampleOptions {
   int64_t streams = 2;
   int64_t questions_per_stream = 8;
-  int64_t min_segments = 3;
+  int64_t min_segments = 1;
   int64_t max_segments = 10;
+  // Share of streams whose context tokens come from kStandingPrompt instead of each question,
+  // as the session's standing context mode makes them.
+  double standing_share = 0.5;
   // Loss weight of each category (index = Category).
   std::vector<double> category_weight = std::vector<double>(kNumCategories, 1.0);
   // Share of each category among the questions (index = Category).

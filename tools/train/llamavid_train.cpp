@@ -4,8 +4,10 @@
 //       writes the text the tokenizers are trained on (make_tokenizers.py).
 //   llamavid-train train --work DIR --out DIR [--config FILE] [--seed S] [--steps N]
 //                        [--vision-steps N] [--threads N] [--checkpoint-every N]
-//                        [--curriculum-steps N] [--max-segments N] [--frames-per-class N]
-//                        [--lr X] [--time-limit SECONDS]
+//                        [--short-steps N] [--curriculum-steps N] [--min-segments N]
+//                        [--max-segments N] [--frames-per-class N] [--streams N]
+//                        [--questions N] [--lr X] [--time-limit SECONDS]
+//                        [--categories NAME,NAME...]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -52,13 +54,19 @@ struct Options {
   int64_t vision_steps = 1000;
   int64_t threads = 1;
   int64_t checkpoint_every = 200;
-  int64_t curriculum_steps = 3000;  // steps on streams of 3-10 segments before they lengthen
+  // Curriculum by memory entries: streams of 1-2 segments for the first short_steps (the model
+  // must first find the visual tokens at all: with 3-10 entries from the start it never did),
+  // then one segment more every 300 steps up to 10, then longer streams after curriculum_steps.
+  int64_t short_steps = 600;
+  int64_t curriculum_steps = 5000;
   int64_t max_segments = 60;
+  int64_t min_segments = 1;
   int64_t frames_per_class = 24;
   int64_t streams = 2;
   int64_t questions = 8;
   double lr = 1e-3;
   double time_limit_s = 0;  // 0: none
+  std::string categories;   // comma-separated category names; empty: all
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -66,8 +74,10 @@ struct Options {
             << "usage: llamavid-train corpus --out FILE [--seed S]\n"
             << "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
             << "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
-            << "              [--curriculum-steps N] [--max-segments N] [--frames-per-class N]\n"
-            << "              [--streams N] [--questions N] [--lr X] [--time-limit SECONDS]\n";
+            << "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
+            << "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
+            << "              [--questions N] [--lr X] [--time-limit SECONDS]\n"
+            << "              [--categories NAME,NAME...]\n";
   std::exit(2);
 }
 
@@ -88,13 +98,16 @@ Options parse(int argc, char** argv) {
       else if (a == "--vision-steps") o.vision_steps = std::stoll(v);
       else if (a == "--threads") o.threads = std::stoll(v);
       else if (a == "--checkpoint-every") o.checkpoint_every = std::stoll(v);
+      else if (a == "--short-steps") o.short_steps = std::stoll(v);
       else if (a == "--curriculum-steps") o.curriculum_steps = std::stoll(v);
       else if (a == "--max-segments") o.max_segments = std::stoll(v);
+      else if (a == "--min-segments") o.min_segments = std::stoll(v);
       else if (a == "--frames-per-class") o.frames_per_class = std::stoll(v);
       else if (a == "--streams") o.streams = std::stoll(v);
       else if (a == "--questions") o.questions = std::stoll(v);
       else if (a == "--lr") o.lr = std::stod(v);
       else if (a == "--time-limit") o.time_limit_s = std::stod(v);
+      else if (a == "--categories") o.categories = v;
       else usage("unknown option " + a);
     } catch (const std::logic_error&) {
       usage("bad value '" + v + "' for " + a);
@@ -180,6 +193,14 @@ double merge_threshold(const torch::Tensor& signatures, const FrameBank& bank) {
               across);
   if (within <= across) std::printf("warning: the classes are not separable by cosine yet\n");
   return std::min(0.999, (within + across) / 2);
+}
+
+// The most segments a training stream has at `step` (see Options::short_steps).
+int64_t curriculum_segments(const Options& o, int64_t step) {
+  if (step < o.short_steps) return std::min<int64_t>(o.max_segments, 2);
+  if (step < o.curriculum_steps)
+    return std::min<int64_t>(o.max_segments, std::min<int64_t>(10, 3 + (step - o.short_steps) / 300));
+  return std::min(o.max_segments, 10 + 5 * ((step - o.curriculum_steps) / 500));
 }
 
 struct Clock {
@@ -279,9 +300,20 @@ void train(const Options& o) {
   ExampleOptions eo;
   eo.streams = o.streams;
   eo.questions_per_stream = o.questions;
+  eo.min_segments = o.min_segments;
   // Hard categories weigh more; off-topic questions are few.
   eo.category_weight = {1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
   eo.category_share = {1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2};
+  if (!o.categories.empty()) {
+    std::vector<double> share(kNumCategories, 0.0);
+    std::stringstream names(o.categories);
+    for (std::string name; std::getline(names, name, ',');) {
+      Category c;
+      if (!category_from_name(name, c)) usage("unknown category " + name);
+      share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
+    }
+    eo.category_share = share;
+  }
 
   std::ofstream log((work / "loss.tsv").string(), std::ios::app);
   auto checkpoint = [&] {
@@ -298,17 +330,19 @@ void train(const Options& o) {
   std::vector<int64_t> cat_n(kNumCategories, 0);
   double loss_sum = 0;
   int64_t loss_n = 0;
+  double batch_s = 0;  // time spent making batches (the rest is the LLM's forward and backward)
   const int64_t log_every = 20;
   while (progress.step < o.steps && !out_of_time()) {
     std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(progress.step) * 104729 + 17);
-    const int64_t grow = std::max<int64_t>(0, progress.step - o.curriculum_steps) / 500;
-    eo.max_segments = std::min(o.max_segments, 10 + 5 * grow);
+    eo.max_segments = std::max(eo.min_segments, curriculum_segments(o, progress.step));
     // Warm-up, then the rate set.
     const double lr = o.lr * std::min(1.0, (progress.step + 1) / 200.0);
     for (auto& g : opt.param_groups())
       static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
+    Clock batch_clock;
     Batch batch = make_batch(src, eo, rng);
+    batch_s += batch_clock.seconds();
     auto logits = modules.llm->forward(batch.embeds);  // [B, L, V]
     auto losses = sequence_losses(logits, batch);      // [B]
     auto loss = (losses * batch.sequence_weights).sum() / batch.sequence_weights.sum();
@@ -328,7 +362,8 @@ void train(const Options& o) {
     if (progress.step % log_every == 0) {
       std::ostringstream line;
       line << progress.step << "\t" << loss_sum / loss_n << "\t" << eo.max_segments << "\t"
-           << static_cast<int64_t>(elapsed_before + clock.seconds());
+           << static_cast<int64_t>(elapsed_before + clock.seconds()) << "\t"
+           << "batch_s=" << batch_s / loss_n;
       for (int c = 0; c < kNumCategories; ++c)
         line << "\t" << category_name(static_cast<Category>(c)) << "="
              << (cat_n[c] ? cat_sum[c] / cat_n[c] : 0.0);
@@ -340,6 +375,7 @@ void train(const Options& o) {
       std::fill(cat_n.begin(), cat_n.end(), 0);
       loss_sum = 0;
       loss_n = 0;
+      batch_s = 0;
     }
     if (progress.step % o.checkpoint_every == 0) checkpoint();
   }

@@ -1,0 +1,159 @@
+// The llamavid element's insides, shared by its source files (not installed):
+//   gstllamavid.cpp  type, pads, state changes, the analyzer's life
+//   settings.cpp     property values and the property table
+//   messages.cpp     messages posted on the bus and the analyzer's callbacks
+//   questions.cpp    question intake: signal, events, query_sink, bus messages
+//   video_path.cpp   video pads: sampling frames, segments, flushes, EOS, queries
+//   persistence.cpp  save-memory / load-memory and autosave
+//   text_output.cpp  text_src
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "gstllamavid.h"
+#include "settings.h"
+#include "stream_analyzer.h"
+#include "text_output.h"
+
+GST_DEBUG_CATEGORY_EXTERN(gst_llamavid_debug);
+
+namespace llamavid::element {
+
+// What the video streaming thread alone touches (reset while it does not run).
+struct StreamState {
+  GstVideoInfo info;
+  bool have_info = false;
+  GstSegment segment;
+  bool sampled_any = false;  // the sampling clock restarts on a segment or flush
+  int64_t last_slot = 0;     // index of the sample-fps period of the last sampled frame
+  bool live_known = false;
+  // Added to stream times so that a stream following a loaded memory continues its timeline.
+  int64_t time_offset_ns = 0;
+
+  void reset() {
+    gst_video_info_init(&info);
+    have_info = false;
+    gst_segment_init(&segment, GST_FORMAT_UNDEFINED);
+    sampled_any = false;
+    live_known = false;
+    time_offset_ns = 0;
+  }
+};
+
+// Autosave (persistence.cpp): the streaming thread says when a save is due, a thread of its own
+// writes the file, so the video never waits for the disk.
+struct Autosave {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool armed = false;  // next_due_ns is set for this stream
+  int64_t next_due_ns = 0;
+  bool requested = false;
+  bool stopping = false;
+  std::thread worker;  // from READY->PAUSED to PAUSED->READY
+};
+
+struct Private {
+  std::mutex settings_mutex;
+  Settings settings;
+
+  // Guards the analyzer's replacement and the question ids while there is none.
+  std::mutex state_mutex;
+  std::shared_ptr<StreamAnalyzer> analyzer;  // from NULL->READY to READY->NULL
+  std::string loaded_model, loaded_device;
+  uint64_t next_id = 1;
+  std::deque<guint32> upstream_seqnums;  // upstream events seen, to take copies only once
+  // A memory loaded before the stream starts is its starting memory: READY->PAUSED keeps it.
+  bool keep_memory_at_start = false;
+
+  StreamState stream;
+  std::atomic<bool> upstream_live{false};
+  TextOutput text;
+
+  GstBus* bus = nullptr;  // the top-level bus whose application messages are questions
+  gulong bus_handler = 0;
+
+  std::mutex skip_mutex;
+  std::chrono::steady_clock::time_point last_skip_report;
+  uint64_t skipped_reported = 0;
+  uint64_t skipped_total = 0;
+  int64_t last_skipped_ns = 0;
+  std::atomic<bool> frame_error_reported{false};
+
+  std::mutex save_mutex;                   // one save or load at a time
+  std::atomic<bool> resume_after_load{false};  // the next sampled frame sets time_offset_ns
+  std::atomic<int64_t> time_offset_ns{0};  // StreamState's, for the answer callbacks
+  Autosave autosave;
+};
+
+// gstllamavid.cpp
+std::shared_ptr<StreamAnalyzer> current_analyzer(GstLlamavid* self);
+void update_session_options(GstLlamavid* self);
+
+// messages.cpp
+// GstStructure strings and text/x-raw buffers must be UTF-8; invalid bytes become U+FFFD.
+std::string valid_utf8(const std::string& text);
+void post(GstLlamavid* self, GstStructure* s);
+void post_error(GstLlamavid* self, uint64_t id, const std::string& question,
+                const std::string& reason);
+void report_pending_skips(GstLlamavid* self);
+void on_frame_error(GstLlamavid* self, const std::string& reason);
+AnalyzerCallbacks make_callbacks(GstLlamavid* self);
+
+// questions.cpp
+// Every question path ends here. Never blocks on the model.
+guint64 ask(GstLlamavid* self, const std::string& question, guint64 id);
+guint64 ask_signal(GstLlamavid* self, const gchar* question);
+guint64 ask_structure(GstLlamavid* self, const GstStructure* s);
+bool is_ask_event(GstEvent* event);
+// True the first time an upstream event's seqnum is seen.
+bool first_sighting(GstLlamavid* self, GstEvent* event);
+void connect_bus(GstLlamavid* self);
+void disconnect_bus(GstLlamavid* self);
+GstFlowReturn query_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
+gboolean query_sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
+
+// video_path.cpp
+GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
+gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
+gboolean src_event(GstPad* pad, GstObject* parent, GstEvent* event);
+gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query);
+gboolean text_src_event(GstPad* pad, GstObject* parent, GstEvent* event);
+gboolean text_src_query(GstPad* pad, GstObject* parent, GstQuery* query);
+GstIterator* iterate_internal_links(GstPad* pad, GstObject* parent);
+
+// persistence.cpp
+gboolean save_memory_signal(GstLlamavid* self, const gchar* path);
+gboolean load_memory_signal(GstLlamavid* self, const gchar* path);
+// A sampled frame's stream time in the memory's timeline (after a load-memory, the new stream
+// continues the loaded memory's timeline).
+int64_t memory_time(GstLlamavid* self, int64_t stream_time_ns);
+// Each sampled frame: asks the autosave worker for a save when the interval has passed.
+void autosave_tick(GstLlamavid* self, int64_t stream_time_ns);
+// A flush: the next autosave is an interval after the next frame.
+void autosave_rearm(GstLlamavid* self);
+void autosave_start(GstLlamavid* self);
+void autosave_stop(GstLlamavid* self);
+// At EOS and when leaving PAUSED: saves now when autosave is on and the memory holds entries.
+void autosave_now(GstLlamavid* self);
+
+}  // namespace llamavid::element
+
+struct _GstLlamavid {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  GstPad* query_sinkpad;
+  GstPad* text_srcpad;
+  llamavid::element::Private* priv;
+};

@@ -1,0 +1,124 @@
+// Load on the llamavid element (tiny model): a 24-hour stream, accelerated, with a question every
+// simulated minute, and 1,000 questions asked at once from 8 threads. Each prints its figures
+// (questions, answers, memory entries, peak resident memory).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "element_test_util.h"
+
+using namespace llamavid::test;
+
+namespace {
+
+// A line of /proc/self/status in KiB ("VmHWM": peak resident, "VmRSS": resident now).
+long status_kib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
+  return -1;
+}
+
+// Takes every result message off the bus: id -> how many results it had.
+void collect(GstBus* bus, std::map<guint64, int>& results, int& answers, int& errors) {
+  for (GstMessage* m : pending_results(bus)) {
+    ++results[result_id(m)];
+    (result_name(m) == "llamavid-answer" ? answers : errors)++;
+    gst_message_unref(m);
+  }
+}
+
+}  // namespace
+
+// 24 hours of stream time, one frame per sampling interval (30 s), a question every simulated
+// minute: every question answered exactly once, the memory under its cap, resident memory flat.
+TEST(ElementLoad, Soak24HoursOfStreamTime) {
+  constexpr int kMaxEntries = 64;
+  constexpr int kIntervalS = 30;
+  constexpr int kFrames = 24 * 3600 / kIntervalS;
+  ElementHarness e({{"sample-fps", "0.0333333333333"},
+                    {"skip-frames", "never"},
+                    {"max-memory-entries", std::to_string(kMaxEntries).c_str()},
+                    {"merge-threshold", "0"}},
+                   "video/x-raw,format=RGB,width=16,height=16,framerate=1/30");
+  std::map<guint64, int> results;
+  std::vector<guint64> ids;
+  int answers = 0, errors = 0;
+  guint64 peak_entries = 0;
+  long rss_after_first_hour = 0;
+  for (int i = 0; i < kFrames; ++i) {
+    // Scenes change every few minutes, as a broadcast's would.
+    e.push_frame(static_cast<double>(i) * kIntervalS, static_cast<guint8>((i / 7) * 29));
+    if (i % 2 == 1) ids.push_back(e.ask("What is on screen?"));
+    if (i % 120 == 0) {
+      peak_entries = std::max(peak_entries, e.uint64_property("memory-frames"));
+      collect(e.bus, results, answers, errors);
+    }
+    if (i == 3600 / kIntervalS) rss_after_first_hour = status_kib("VmRSS");
+  }
+  ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_eos()));  // drains every question
+  collect(e.bus, results, answers, errors);
+  peak_entries = std::max(peak_entries, e.uint64_property("memory-frames"));
+  const long rss_end = status_kib("VmRSS");
+
+  std::printf("soak: %d frames over 24 h of stream time, %zu questions, %d answers, %d errors, "
+              "peak memory entries %llu (cap %d), RSS after 1 h %ld KiB, at the end %ld KiB, "
+              "peak %ld KiB\n",
+              kFrames, ids.size(), answers, errors, static_cast<unsigned long long>(peak_entries),
+              kMaxEntries, rss_after_first_hour, rss_end, status_kib("VmHWM"));
+  EXPECT_EQ(answers, static_cast<int>(ids.size()));
+  EXPECT_EQ(errors, 0);
+  for (guint64 id : ids) EXPECT_EQ(results[id], 1) << "question " << id;
+  EXPECT_LE(peak_entries, static_cast<guint64>(kMaxEntries));
+  EXPECT_GE(e.uint64_property("memory-span"), 23 * 3600 * kSecond);  // reaches back to the start
+  EXPECT_LT(rss_end - rss_after_first_hour, 64 * 1024) << "resident memory grew";
+}
+
+// 8 threads ask 1,000 questions at once: ids are unique and every question is answered exactly
+// once.
+TEST(ElementLoad, ThousandQuestionsFromEightThreads) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 125;
+  ElementHarness e({{"sample-fps", "1000"}, {"skip-frames", "never"}, {"max-new-tokens", "2"}});
+  for (int i = 0; i < 4; ++i) e.push_frame(i, static_cast<guint8>(60 * i));
+  std::mutex mutex;
+  std::vector<guint64> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int q = 0; q < kPerThread; ++q) {
+        const guint64 id = e.ask("Question " + std::to_string(q) + " from thread " +
+                                 std::to_string(t) + "?");
+        std::lock_guard<std::mutex> lock(mutex);
+        ids.push_back(id);
+      }
+    });
+  for (auto& t : threads) t.join();
+
+  std::map<guint64, int> results;
+  int answers = 0, errors = 0;
+  while (answers + errors < kThreads * kPerThread) {
+    GstMessage* m = wait_result(e.bus, std::chrono::seconds(120));
+    ASSERT_NE(m, nullptr) << "results stopped after " << answers + errors;
+    ++results[result_id(m)];
+    (result_name(m) == "llamavid-answer" ? answers : errors)++;
+    gst_message_unref(m);
+  }
+  std::printf("concurrency: %d threads, %zu questions, %d answers, %d errors, %llu memory "
+              "entries, peak RSS %ld KiB\n",
+              kThreads, ids.size(), answers, errors,
+              static_cast<unsigned long long>(e.uint64_property("memory-frames")),
+              status_kib("VmHWM"));
+  EXPECT_TRUE(pending_results(e.bus).empty());
+  EXPECT_EQ(std::set<guint64>(ids.begin(), ids.end()).size(), ids.size());
+  EXPECT_EQ(answers, kThreads * kPerThread);
+  for (guint64 id : ids) EXPECT_EQ(results[id], 1) << "question " << id;
+}

@@ -1,0 +1,81 @@
+#include "gst_elements.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "error.h"
+
+namespace llamavid {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Whether `path` lies inside the folder `root`.
+bool inside(const fs::path& path, const fs::path& root) {
+  const fs::path rel = path.lexically_relative(root);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+// The plugin file that belongs with the running executable (LLAMAVID_* come from meson).
+fs::path own_plugin_file() {
+  std::error_code ec;
+  const fs::path exe = fs::canonical("/proc/self/exe", ec);
+  const fs::path build_root = fs::weakly_canonical(LLAMAVID_BUILD_ROOT, ec);
+  if (!exe.empty() && inside(exe, build_root))
+    return fs::path(LLAMAVID_BUILD_PLUGIN_DIR) / "libgstllamavid.so";
+  return fs::path(LLAMAVID_INSTALLED_PLUGIN_DIR) / "libgstllamavid.so";
+}
+
+}  // namespace
+
+GstElement* make_element(const char* factory, const char* name) {
+  GstElement* e = gst_element_factory_make(factory, name);
+  if (!e) throw Error(std::string("the GStreamer element '") + factory + "' is not installed");
+  return e;
+}
+
+GstElement* make_llamavid_element(const char* name) {
+  GstElementFactory* factory = gst_element_factory_find("llamavid");
+  std::string tried;
+  if (!factory) {
+    const fs::path file = own_plugin_file();
+    tried = " nor in " + file.string();
+    GError* err = nullptr;
+    GstPlugin* plugin = gst_plugin_load_file(file.c_str(), &err);
+    if (plugin) gst_object_unref(plugin);
+    if (err) {
+      tried += " (" + std::string(err->message) + ")";
+      g_error_free(err);
+    }
+    factory = gst_element_factory_find("llamavid");
+  }
+  if (!factory)
+    throw Error("the GStreamer element 'llamavid' is neither installed" + tried +
+                "; GST_PLUGIN_PATH may name the folder holding libgstllamavid.so");
+  GstElement* e = gst_element_factory_create(factory, name);
+  gst_object_unref(factory);
+  if (!e) throw Error("the GStreamer element 'llamavid' cannot be created");
+  return e;
+}
+
+std::string error_text(GstMessage* error) {
+  GError* err = nullptr;
+  gchar* debug = nullptr;
+  gst_message_parse_error(error, &err, &debug);
+  std::string text = GST_IS_PIPELINE(GST_MESSAGE_SRC(error))
+                         ? std::string(err->message)
+                         : std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(error))) + ": " +
+                               err->message;
+  if (debug) text += " (" + std::string(debug) + ")";
+  g_error_free(err);
+  g_free(debug);
+  return text;
+}
+
+std::string string_field(const GstStructure* s, const char* name) {
+  const gchar* v = gst_structure_get_string(s, name);
+  return v ? v : "";
+}
+
+}  // namespace llamavid

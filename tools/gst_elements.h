@@ -1,0 +1,28 @@
+// GStreamer helpers shared by the tools that run the llamavid element in a pipeline
+// (llamavid-ask --video, llamavid-eval): making elements, finding the llamavid plugin, reading
+// bus messages.
+#pragma once
+
+#include <string>
+
+#include <gst/gst.h>
+
+namespace llamavid {
+
+// A new element of `factory` (floating ref); Error naming the factory when it is not installed.
+GstElement* make_element(const char* factory, const char* name = nullptr);
+
+// A new `llamavid` element. When GStreamer's registry does not know it (no GST_PLUGIN_PATH and
+// a prefix outside GStreamer's plugin folder), the plugin built with this tool is loaded: the
+// build tree's when the tool runs from the build tree, else the installed one. Error when
+// neither can be loaded.
+GstElement* make_llamavid_element(const char* name);
+
+// "element: message (debug)" of an ERROR message; errors posted by a pipeline itself (a tool's
+// own) leave the source name out.
+std::string error_text(GstMessage* error);
+
+// A string field of a message structure; "" when absent.
+std::string string_field(const GstStructure* s, const char* name);
+
+}  // namespace llamavid
