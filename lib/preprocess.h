@@ -23,4 +23,12 @@ cv::Mat resize_bicubic_antialiased(const cv::Mat& rgb, int out_width, int out_he
 // rgb [H, W, 3] uint8 -> pixels [3, size, size] float32, CLIP-normalised.
 torch::Tensor clip_preprocess(const cv::Mat& rgb, int64_t size);
 
+// rgb [H, W, 3] uint8 -> out [3, size, size] float32 (contiguous, CPU; e.g. one slice of a
+// batch), the same values as clip_preprocess, written in place.
+void clip_preprocess_into(const cv::Mat& rgb, torch::Tensor out);
+
+// frame [H, W] any supported layout -> out [3, size, size] float32: clip_preprocess of
+// frame_to_rgb(frame), without copying RGB frames or allocating per frame.
+void clip_preprocess_into(const Frame& frame, torch::Tensor out);
+
 }  // namespace llamavid

@@ -285,11 +285,13 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   if (frames.empty()) return;
   const Model& m = *impl_->model;
   torch::InferenceMode guard;
-  std::vector<torch::Tensor> pixels;
-  pixels.reserve(frames.size());
-  for (const Frame& f : frames)
-    pixels.push_back(clip_preprocess(frame_to_rgb(f), m.config().vision.image_size));
-  auto batch = torch::stack(pixels).to(m.options());
+  // Preprocess straight into the batch: no per-frame RGB copy, tensor or stack.
+  const int64_t image_size = m.config().vision.image_size;
+  const auto n = static_cast<int64_t>(frames.size());
+  // batch [B, 3, S, S]
+  torch::Tensor batch = torch::empty({n, 3, image_size, image_size}, torch::kFloat32);
+  for (int64_t b = 0; b < n; ++b) clip_preprocess_into(frames[static_cast<size_t>(b)], batch[b]);
+  batch = batch.to(m.options());
   torch::Tensor features = m.vision()->forward(batch);                          // [B, 1+P, Cv]
   torch::Tensor patches = m.tokens()->prompt_features(features);                // [B, N, Cv]
   torch::Tensor content = m.tokens()->content_tokens(patches);                  // [B, K, C]

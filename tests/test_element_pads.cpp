@@ -77,8 +77,15 @@ TEST(ElementPads, InspectListsEverything) {
                            "skip-frames",
                            "frames-sampled",
                            "frames-skipped",
+                           "context-mode",
+                           "max-memory-bytes",
+                           "autosave-path",
+                           "autosave-interval",
                            "\"ask\"",
-                           "guint64 user_function"})
+                           "guint64 user_function",
+                           "\"save-memory\"",
+                           "\"load-memory\"",
+                           "gboolean user_function"})
     EXPECT_NE(out.find(item), std::string::npos) << "missing " << item << " in:\n" << out;
 }
 

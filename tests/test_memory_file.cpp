@@ -21,6 +21,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "session.h"
+#include "session_frames.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -34,22 +35,10 @@ constexpr int64_t kSecond = 1000000000;
 
 class MemoryFileTest : public ::testing::Test {
  public:
-  // `count` solid-colour frames at 1 s intervals starting at `start_s`.
+  // `count` solid-colour frames at 1 s intervals starting at `start_s` (shades by time, so
+  // frames of different calls differ too).
   static void feed(Session& s, int count, int start_s = 0) {
-    std::vector<std::vector<uint8_t>> pixels;
-    std::vector<Frame> frames;
-    for (int i = 0; i < count; ++i)
-      pixels.emplace_back(40 * 30 * 3, static_cast<uint8_t>((start_s + i) * 37));
-    for (int i = 0; i < count; ++i) {
-      Frame f;
-      f.width = 40;
-      f.height = 30;
-      f.planes[0] = pixels[i].data();
-      f.strides[0] = 40 * 3;
-      f.pts_ns = (start_s + i) * kSecond;
-      frames.push_back(f);
-    }
-    s.add_frames(frames);
+    test::feed_solid_frames(s, count, start_s, start_s);
   }
 
  protected:

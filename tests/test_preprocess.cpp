@@ -121,3 +121,82 @@ TEST(Preprocess, BadFrames) {
   EXPECT_FALSE(pixel_format_from_string("YUY2", fmt));
   EXPECT_THROW(frame_to_rgb(Frame{}), Error);
 }
+
+namespace {
+
+// A deterministic noisy image, so every resampling tap matters.
+cv::Mat noise_rgb(int w, int h, int seed) {
+  cv::Mat m(h, w, CV_8UC3);
+  cv::RNG rng(static_cast<uint64_t>(seed));
+  rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+  return m;
+}
+
+// rgb [H, W, 3] -> [3, size, size]: resize, centre crop and normalise done the plain way.
+torch::Tensor plain_clip_preprocess(const cv::Mat& rgb, int size) {
+  const int w = rgb.cols, h = rgb.rows;
+  const int nw = w <= h ? size : size * w / h, nh = w <= h ? size * h / w : size;
+  cv::Mat resized = resize_bicubic_antialiased(rgb, nw, nh);
+  cv::Mat crop = resized(cv::Rect((nw - size) / 2, (nh - size) / 2, size, size)).clone();
+  auto bytes = torch::from_blob(crop.data, {size, size, 3}, torch::kUInt8);
+  auto v = bytes.permute({2, 0, 1}).to(torch::kFloat32) / 255.0f;
+  auto mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({3, 1, 1});
+  auto std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({3, 1, 1});
+  return (v - mean) / std;
+}
+
+}  // namespace
+
+// Resampling only the crop gives exactly the full resize then crop, for wide, tall, square,
+// upscaled and odd-sized frames, also when sizes alternate between calls (cached taps).
+TEST(Preprocess, CropOnlyResampleMatchesFullResize) {
+  const std::pair<int, int> sizes[] = {{320, 240}, {240, 320}, {64, 64}, {17, 9}, {101, 77},
+                                       {28, 50},   {320, 240}, {17, 9}};
+  int seed = 0;
+  for (const auto& [w, h] : sizes) {
+    cv::Mat rgb = noise_rgb(w, h, ++seed);
+    torch::Tensor got = clip_preprocess(rgb, 28);
+    torch::Tensor want = plain_clip_preprocess(rgb, 28);
+    EXPECT_EQ((got - want).abs().max().item<float>(), 0.0f) << w << "x" << h;
+  }
+}
+
+// Preprocessing a frame into a batch slice equals clip_preprocess of its RGB conversion, for
+// RGB read in place (padded rows), a converted packed format and a planar one.
+TEST(Preprocess, FrameIntoBatchMatchesRgbPath) {
+  cv::Mat rgb = noise_rgb(40, 30, 7);
+  cv::Mat padded(30, 48, CV_8UC3, cv::Scalar(255, 0, 0));
+  rgb.copyTo(padded(cv::Rect(0, 0, 40, 30)));
+  Frame rgb_frame = packed_frame(padded, PixelFormat::RGB);
+  rgb_frame.width = 40;
+  cv::Mat bgra;
+  cv::cvtColor(rgb, bgra, cv::COLOR_RGB2BGRA);
+  cv::Mat i420;
+  cv::cvtColor(rgb, i420, cv::COLOR_RGB2YUV_I420);
+  Frame yuv;
+  yuv.width = 40;
+  yuv.height = 30;
+  yuv.format = PixelFormat::I420;
+  yuv.planes[0] = i420.data;
+  yuv.strides[0] = 40;
+  yuv.planes[1] = i420.data + 40 * 30;
+  yuv.strides[1] = 20;
+  yuv.planes[2] = i420.data + 40 * 30 + 20 * 15;
+  yuv.strides[2] = 20;
+  const Frame frames[] = {rgb_frame, packed_frame(bgra, PixelFormat::BGRx), yuv};
+
+  auto batch = torch::full({3, 3, 16, 16}, 99.0f);  // [B, 3, S, S]
+  for (int64_t b = 0; b < 3; ++b) clip_preprocess_into(frames[b], batch[b]);
+  for (int64_t b = 0; b < 3; ++b) {
+    torch::Tensor want = clip_preprocess(frame_to_rgb(frames[b]), 16);
+    EXPECT_TRUE(torch::equal(batch[b], want)) << "frame " << b;
+  }
+}
+
+// An output tensor that is not a contiguous float32 [3, S, S] is refused.
+TEST(Preprocess, IntoRefusesBadOutput) {
+  cv::Mat rgb = noise_rgb(20, 20, 1);
+  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 9})), Error);
+  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 8}, torch::kFloat64)), Error);
+  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 16}).slice(2, 0, 8)), Error);
+}

@@ -13,6 +13,7 @@
 #include "prompt_embeddings.h"
 #include "session.h"
 #include "standing_prefix.h"
+#include "session_frames.h"
 #include "test_util.h"
 
 using namespace llamavid;
@@ -35,21 +36,8 @@ class SessionTest : public ::testing::Test {
     return Model::shared(*dir_, o);
   }
 
-  // Solid-colour RGB frames at 1 s intervals starting at `start_s`.
-  void feed(Session& s, int count, int start_s = 0) {
-    std::vector<std::vector<uint8_t>> pixels;
-    std::vector<Frame> frames;
-    for (int i = 0; i < count; ++i) pixels.emplace_back(40 * 30 * 3, static_cast<uint8_t>(i * 37));
-    for (int i = 0; i < count; ++i) {
-      Frame f;
-      f.width = 40;
-      f.height = 30;
-      f.planes[0] = pixels[i].data();
-      f.strides[0] = 40 * 3;
-      f.pts_ns = (start_s + i) * kSecond;
-      frames.push_back(f);
-    }
-    s.add_frames(frames);
+  static void feed(Session& s, int count, int start_s = 0) {
+    test::feed_solid_frames(s, count, start_s);
   }
 
   static std::string* dir_;

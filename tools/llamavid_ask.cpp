@@ -22,15 +22,25 @@ namespace {
 
 const char* kUsage =
     "usage: llamavid-ask [--model DIR] [--device D] [--sample-fps F] [--max-new-tokens N]\n"
-    "                    [--temperature T] [--seed S] [--dump DIR] [--after SECONDS]\n"
+    "                    [--temperature T] [--seed S] [--context-mode exact|standing]\n"
+    "                    [--dump DIR] [--after SECONDS]\n"
     "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
     "                    [QUESTION]\n";
+
+// --context-mode, checked ("" when it is not given: the session's or element's default).
+std::string context_mode(const CliArgs& args) {
+  const std::string mode = args.value("context-mode", "");
+  if (args.has("context-mode") && mode != "exact" && mode != "standing")
+    throw UsageError("--context-mode must be exact or standing");
+  return mode;
+}
 
 SessionOptions session_options(const CliArgs& args) {
   SessionOptions o;
   o.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
   o.temperature = args.number("temperature", 0.0);
   o.seed = args.integer("seed", 0);
+  if (args.has("context-mode")) o.context_mode = context_mode(args);
   return o;
 }
 
@@ -88,6 +98,7 @@ int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
     if (!(*o.temperature >= 0)) throw UsageError("--temperature must not be negative");
   }
   if (args.has("seed")) o.seed = args.integer("seed", 0);
+  o.context_mode = context_mode(args);
   o.after_s = args.number("after", 10.0);
   if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");
   o.interactive = interactive;
@@ -117,7 +128,7 @@ int main(int argc, char** argv) {
   try {
     CliArgs args(argc, argv,
                  {"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-                  "dump", "after", "video", "image"},
+                  "context-mode", "dump", "after", "video", "image"},
                  {"interactive"}, {{"-i", "interactive"}});
     if (args.has("help")) {
       std::cout << kUsage;

@@ -63,6 +63,8 @@ class ElementAsker {
       g_object_set(e, "max-new-tokens", static_cast<guint>(*options_.max_new_tokens), nullptr);
     if (options_.temperature) g_object_set(e, "temperature", *options_.temperature, nullptr);
     if (options_.seed) g_object_set(e, "seed", static_cast<guint64>(*options_.seed), nullptr);
+    if (!options_.context_mode.empty())
+      gst_util_set_object_arg(G_OBJECT(e), "context-mode", options_.context_mode.c_str());
     // The question is asked at EOS in any case: on a file that is the plan, on a live source it
     // answers a stream that ends before --after.
     if (!options_.question.empty()) {

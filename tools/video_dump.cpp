@@ -82,6 +82,7 @@ class DumpAsker {
     if (options_.max_new_tokens) s.max_new_tokens = *options_.max_new_tokens;
     if (options_.temperature) s.temperature = *options_.temperature;
     if (options_.seed) s.seed = *options_.seed;
+    if (!options_.context_mode.empty()) s.context_mode = options_.context_mode;
     return s;
   }
 

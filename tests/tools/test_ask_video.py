@@ -148,10 +148,12 @@ class Errors(unittest.TestCase):
         self.assertIn("long", r.stderr)
         self.assertEqual(r.stdout, "")
 
-    # Usage errors exit 2: no question, a bad number, --dump with --interactive.
+    # Usage errors exit 2: no question, a bad number, --dump with --interactive, a context mode
+    # that does not exist.
     def test_usage(self):
         for args in (["--video", "x.mp4"], ["--video", "x.mp4", "--sample-fps", "fast", "q"],
-                     ["--video", "x.mp4", "-i", "--dump", "d", "q"]):
+                     ["--video", "x.mp4", "-i", "--dump", "d", "q"],
+                     ["--video", "x.mp4", "--context-mode", "fast", "q"]):
             r = ask(*args)
             self.assertEqual(r.returncode, 2, args)
 
