@@ -1,8 +1,9 @@
 // Training examples for the default model, made exactly as the session serves them: memory
 // entries (frames merged with merge_entries, spans as the sampling shows them), context tokens
-// from the question through the Q-Former, the movie prompt with span time markers, visual
-// tokens spliced by splice_visual. Only the frames differ: they come from the frame bank's
-// cached vision features instead of a live encoder.
+// through the Q-Former from the question (exact mode) or from the standing prompt (standing
+// mode), the movie prompt with span time markers, visual tokens spliced by splice_visual. Only
+// the frames differ: they come from the frame bank's cached vision features instead of a live
+// encoder.
 #pragma once
 
 #include <cstdint>
