@@ -107,15 +107,8 @@ class SimulatedStream {
     while (t_s >= stream_.segments[segment_].end_s) ++segment_;
     const world::Segment& seg = stream_.segments[segment_];
     const std::vector<cv::Mat>& frames = bank(seg);
-    const cv::Mat& rgb = frames[static_cast<size_t>((t_s - seg.start_s) % kBankFrames)];
-    Frame f;
-    f.width = rgb.cols;
-    f.height = rgb.rows;
-    f.format = PixelFormat::RGB;
-    f.planes[0] = rgb.data;
-    f.strides[0] = static_cast<int>(rgb.step);
-    f.pts_ns = t_s * kSecondNs;
-    return f;
+    return frame_from_rgb(frames[static_cast<size_t>((t_s - seg.start_s) % kBankFrames)],
+                          t_s * kSecondNs);
   }
 
  private:
