@@ -6,8 +6,8 @@
 //                        [--vision-steps N] [--threads N] [--checkpoint-every N]
 //                        [--short-steps N] [--curriculum-steps N] [--min-segments N]
 //                        [--max-segments N] [--frames-per-class N] [--streams N]
-//                        [--questions N] [--lr X] [--time-limit SECONDS]
-//                        [--categories NAME,NAME...]
+//                        [--questions N] [--lr X] [--decay-start N] [--decay-steps N]
+//                        [--time-limit SECONDS] [--categories NAME,NAME...]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -65,6 +65,10 @@ struct Options {
   int64_t streams = 2;
   int64_t questions = 8;
   double lr = 1e-3;
+  // Cosine decay of the rate to 5% over decay_steps from decay_start (0: constant rate). The
+  // loss of a constant-rate run is a noisy plateau; annealing settles it into a minimum.
+  int64_t decay_start = 0;
+  int64_t decay_steps = 0;
   double time_limit_s = 0;  // 0: none
   std::string categories;   // comma-separated category names; empty: all
 };
@@ -76,7 +80,8 @@ struct Options {
             << "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
             << "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
             << "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
-            << "              [--questions N] [--lr X] [--time-limit SECONDS]\n"
+            << "              [--questions N] [--lr X] [--decay-start N]\n"
+            << "              [--decay-steps N] [--time-limit SECONDS]\n"
             << "              [--categories NAME,NAME...]\n";
   std::exit(2);
 }
@@ -106,6 +111,8 @@ Options parse(int argc, char** argv) {
       else if (a == "--streams") o.streams = std::stoll(v);
       else if (a == "--questions") o.questions = std::stoll(v);
       else if (a == "--lr") o.lr = std::stod(v);
+      else if (a == "--decay-start") o.decay_start = std::stoll(v);
+      else if (a == "--decay-steps") o.decay_steps = std::stoll(v);
       else if (a == "--time-limit") o.time_limit_s = std::stod(v);
       else if (a == "--categories") o.categories = v;
       else usage("unknown option " + a);
@@ -201,6 +208,16 @@ int64_t curriculum_segments(const Options& o, int64_t step) {
   if (step < o.curriculum_steps)
     return std::min<int64_t>(o.max_segments, std::min<int64_t>(10, 3 + (step - o.short_steps) / 300));
   return std::min(o.max_segments, 10 + 5 * ((step - o.curriculum_steps) / 500));
+}
+
+// The rate at `step`: a 200-step warm-up, the rate set, then the cosine decay if one is set.
+double learning_rate(const Options& o, int64_t step) {
+  double rate = o.lr * std::min(1.0, (step + 1) / 200.0);
+  if (o.decay_steps > 0 && step >= o.decay_start) {
+    const double done = std::min(1.0, static_cast<double>(step - o.decay_start) / o.decay_steps);
+    rate *= 0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * done));
+  }
+  return rate;
 }
 
 struct Clock {
@@ -335,8 +352,7 @@ void train(const Options& o) {
   while (progress.step < o.steps && !out_of_time()) {
     std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(progress.step) * 104729 + 17);
     eo.max_segments = std::max(eo.min_segments, curriculum_segments(o, progress.step));
-    // Warm-up, then the rate set.
-    const double lr = o.lr * std::min(1.0, (progress.step + 1) / 200.0);
+    const double lr = learning_rate(o, progress.step);
     for (auto& g : opt.param_groups())
       static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
