@@ -96,6 +96,19 @@ class LineReader:
         """The next line, or None at end of output; queue.Empty after `timeout` seconds."""
         return self.lines.get(timeout=timeout)
 
+    def rest(self):
+        """Every line still to come, once the process has closed its output."""
+        self.join()
+        lines = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return lines  # the end was read already
+            if line is None:
+                return lines
+            lines.append(line)
+
     def join(self):
         """Waits for the end of output (the process has ended) and closes the stream."""
         self.thread.join(timeout=10)

@@ -44,17 +44,29 @@ def answers_in(output):
 
 
 def interrupt_after(cmd, seconds, timeout=30):
-    """Runs a live gst-launch-1.0 -e line, sends Ctrl-C after `seconds`, returns (rc, output)."""
+    """Runs a live gst-launch-1.0 -e line, sends Ctrl-C `seconds` after the pipeline runs,
+    returns (rc, output). gst-launch-1.0 handles Ctrl-C only once its main loop runs (it prints
+    "New clock" there); a slow start (a sanitizer build, a loaded machine) would otherwise take
+    the signal's default action and die."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(seconds)
-    p.send_signal(signal.SIGINT)
+    lines = media_util.LineReader(p.stdout)
+    out = []
     try:
-        out, _ = p.communicate(timeout=timeout)
+        deadline = time.monotonic() + 120
+        while not any(line.startswith("New clock") for line in out):
+            line = lines.next(timeout=max(0.0, deadline - time.monotonic()))
+            if line is None:
+                break  # exited before running: its output says why
+            out.append(line)
+        time.sleep(seconds)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=timeout)
+        out += lines.rest()
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    return p.returncode, out
+    return p.returncode, "\n".join(out)
 
 
 class FileLaunch(unittest.TestCase):
