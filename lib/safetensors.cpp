@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -188,6 +189,100 @@ std::vector<int64_t> SafetensorsFile::shape(const std::string& name) const {
 
 at::ScalarType SafetensorsFile::dtype(const std::string& name) const { return entry(name).dtype; }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// The file a save writes before it takes the target's name. Where the filesystem allows, it
+// has no name while it is written (O_TMPFILE), so a process killed mid-save leaves nothing
+// behind; it gets a name only for the instant between linking it and renaming it over the
+// target. Elsewhere it is a named ".NAME.tmp-XXXXXX" beside the target, removed on any error.
+class PendingFile {
+ public:
+  explicit PendingFile(const std::string& path)
+      : path_(path), dir_(fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".") {
+    fd_ = ::open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd_ >= 0) {
+      name_ = "an unnamed file in " + dir_.string();
+      return;
+    }
+    temp_ = temp_name("XXXXXX");
+    fd_ = ::mkstemp(temp_.data());
+    if (fd_ < 0)
+      throw Error("cannot create a temporary file in " + dir_.string() + ": " + std::strerror(errno));
+    name_ = temp_;
+    // mkstemp creates the file private to its owner; weights are ordinary readable files.
+    if (::fchmod(fd_, 0644) != 0) {
+      const int error = errno;  // the destructor does not run when a constructor throws
+      ::close(fd_);
+      ::unlink(temp_.c_str());
+      errno = error;
+      fail("cannot chmod");
+    }
+  }
+
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+  ~PendingFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+  }
+
+  void write(const void* data, size_t size) { write_all(fd_, data, size, name_); }
+
+  // Makes the written bytes durable, then the target's name, then the directory entry.
+  void commit() {
+    if (::fsync(fd_) != 0) fail("cannot sync");
+    if (temp_.empty()) link_unnamed();
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail("cannot close");
+    if (::rename(temp_.c_str(), path_.c_str()) != 0)
+      throw Error("cannot rename " + temp_ + " to " + path_ + ": " + std::strerror(errno));
+    temp_.clear();
+    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+
+ private:
+  std::string temp_name(const std::string& suffix) const {
+    return (dir_ / ("." + fs::path(path_).filename().string() + ".tmp-" + suffix)).string();
+  }
+
+  // Gives the unnamed file a fresh temporary name (linkat cannot replace the target itself).
+  void link_unnamed() {
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    static std::atomic<uint64_t> counter{0};
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const std::string name =
+          temp_name(std::to_string(::getpid()) + "-" + std::to_string(counter++));
+      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        temp_ = name;
+        name_ = name;
+        return;
+      }
+      if (errno != EEXIST) fail("cannot link");
+    }
+    fail("cannot find a free temporary name for");
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(what + " " + name_ + ": " + std::strerror(errno));
+  }
+
+  std::string path_;
+  fs::path dir_;
+  int fd_ = -1;
+  std::string temp_;  // the temporary's name, while it has one
+  std::string name_;  // what messages call it
+};
+
+}  // namespace
+
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
@@ -214,42 +309,14 @@ void save_safetensors(const std::string& path,
   // Padding to 8 bytes keeps every tensor of an 8-byte-multiple layout aligned in the mapping.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
-    throw Error("cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
-  try {
-    // mkstemp creates the file private to its owner; weights are ordinary readable files.
-    if (::fchmod(fd, 0644) != 0) throw Error("cannot chmod " + tmp + ": " + std::strerror(errno));
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i)
-      len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    write_all(fd, len, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const torch::Tensor& b : blobs) write_all(fd, b.data_ptr(), b.nbytes(), tmp);
-    if (::fsync(fd) != 0) throw Error("cannot sync " + tmp + ": " + std::strerror(errno));
-    if (::close(fd) != 0) {
-      fd = -1;
-      throw Error("cannot close " + tmp + ": " + std::strerror(errno));
-    }
-    fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      throw Error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  PendingFile file(path);
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  file.write(len, 8);
+  file.write(text.data(), text.size());
+  for (const torch::Tensor& b : blobs) file.write(b.data_ptr(), b.nbytes());
+  file.commit();
 }
 
 }  // namespace llamavid

@@ -50,7 +50,8 @@ class SafetensorsFile {
 };
 
 // Writes `tensors` (any device, layout or contiguity; stored as CPU little-endian bytes in the
-// given order) atomically: a temporary file in the same directory, fsync, then rename.
+// given order) atomically: an unnamed temporary file in the same directory (a named one where
+// the filesystem has no O_TMPFILE), fsync, then a name and a rename over `path`.
 // Throws Error for duplicate names, unsupported dtypes or I/O failures.
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
