@@ -2,9 +2,22 @@
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <cmath>
 
 #include "test_util.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LLAMAVID_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LLAMAVID_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+#ifdef LLAMAVID_SANITIZER_ALLOCATOR
+#include <sanitizer/allocator_interface.h>
+#endif
 
 namespace llamavid::test {
 
@@ -181,6 +194,15 @@ guint64 ElementHarness::uint64_property(const char* name) {
   guint64 v = 0;
   g_object_get(element, name, &v, nullptr);
   return v;
+}
+
+size_t heap_in_use() {
+#ifdef LLAMAVID_SANITIZER_ALLOCATOR
+  return __sanitizer_get_current_allocated_bytes();  // the sanitizer's allocator replaces malloc
+#else
+  const struct mallinfo2 info = mallinfo2();  // every arena
+  return info.uordblks + info.hblkhd;
+#endif
 }
 
 }  // namespace llamavid::test

@@ -36,6 +36,11 @@ guint64 result_id(GstMessage* message);
 // Result messages already on the bus, without waiting.
 std::vector<GstMessage*> pending_results(GstBus* bus);
 
+// Bytes the heap has handed out and not had back: the leak measure of the load and state-cycle
+// tests. Resident size is none: glibc gives each new thread an arena whose freed pages stay
+// resident, and a sanitizer's allocator holds freed memory in quarantine.
+size_t heap_in_use();
+
 // A llamavid-ask structure (id 0: none).
 GstStructure* ask_structure(const std::string& question, guint64 id = 0,
                             const char* element = nullptr);

@@ -2,8 +2,6 @@
 // questions in flight, and a live source that the model cannot keep up with.
 #include <gtest/gtest.h>
 
-#include <malloc.h>
-
 #include <thread>
 
 #include "element_test_util.h"
@@ -42,13 +40,6 @@ std::string ready_error(const std::string& model) {
   return text;
 }
 
-// Bytes the heap has handed out and not had back, over all malloc arenas. Resident size is no
-// leak measure here: every cycle starts new threads, glibc gives new threads arenas of their own,
-// and freed arena pages stay resident, so RSS climbs in steps for a while without any leak.
-size_t heap_in_use() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
 
 }  // namespace
 
