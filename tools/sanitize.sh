@@ -30,8 +30,8 @@ if [ ! -f build-tsan/build.ninja ]; then
     -Db_sanitize=thread -Db_lundef=false \
     -Dcpp_args="-gline-tables-only -fno-omit-frame-pointer"
 fi
-# The element's tests under TSan still report GLib's futex-based locking, which TSan cannot see
-# (docs/testing.md): opt in with LLAMAVID_TSAN_ELEMENT=1 until those reports are triaged.
+# The element's tests under TSan report synchronisation inside Debian's uninstrumented GLib and
+# GStreamer that TSan cannot see (docs/testing.md): opt in with LLAMAVID_TSAN_ELEMENT=1.
 tsan_targets=(tests/test_stream_analyzer)
 tsan_tests=(stream_analyzer)
 if [ "${LLAMAVID_TSAN_ELEMENT:-0}" = 1 ]; then

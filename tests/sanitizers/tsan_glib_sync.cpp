@@ -10,13 +10,21 @@
 //  - lock: acquire on the lock's address after taking it; unlock: release before letting go;
 //  - condition wait: the mutex is released while waiting and acquired again after;
 //  - unref: release on the object, then acquire, so the thread that drops the last reference
-//    (and runs finalize) is ordered after every thread that dropped one before.
+//    (and runs finalize) is ordered after every thread that dropped one before;
+//  - queues (GAsyncQueue, a GstBus): a push or post releases on the queue, a pop acquires.
+// Calls inside one library do not pass through here (GLib's queue calls its own mutex
+// directly), which is why the queues are covered at their own entry points.
 #include <dlfcn.h>
 #include <gst/gst.h>
 #include <sanitizer/tsan_interface.h>
 
 #include <cstdio>
 #include <cstdlib>
+
+// GLib's headers wrap these in type-checking macros; the functions behind them are what is defined.
+#undef g_pointer_bit_lock
+#undef g_pointer_bit_trylock
+#undef g_pointer_bit_unlock
 
 namespace {
 
@@ -29,6 +37,12 @@ F next_definition(const char* name) {
     std::abort();
   }
   return reinterpret_cast<F>(f);
+}
+
+// A value through a queue: what the pusher wrote before is visible to the popper after.
+gpointer popped(gpointer queue, gpointer item) {
+  if (item) __tsan_acquire(queue);
+  return item;
 }
 
 #define NEXT(name) static const auto real = next_definition<decltype(&name)>(#name)
@@ -164,6 +178,59 @@ void gst_mini_object_unref(GstMiniObject* object) {
   __tsan_release(object);
   __tsan_acquire(object);
   real(object);
+}
+
+void g_async_queue_push(GAsyncQueue* queue, gpointer data) {
+  NEXT(g_async_queue_push);
+  __tsan_release(queue);
+  real(queue, data);
+}
+
+void g_async_queue_push_front(GAsyncQueue* queue, gpointer data) {
+  NEXT(g_async_queue_push_front);
+  __tsan_release(queue);
+  real(queue, data);
+}
+
+gpointer g_async_queue_pop(GAsyncQueue* queue) {
+  NEXT(g_async_queue_pop);
+  return popped(queue, real(queue));
+}
+
+gpointer g_async_queue_try_pop(GAsyncQueue* queue) {
+  NEXT(g_async_queue_try_pop);
+  return popped(queue, real(queue));
+}
+
+gpointer g_async_queue_timeout_pop(GAsyncQueue* queue, guint64 timeout) {
+  NEXT(g_async_queue_timeout_pop);
+  return popped(queue, real(queue, timeout));
+}
+
+gboolean gst_bus_post(GstBus* bus, GstMessage* message) {
+  NEXT(gst_bus_post);
+  __tsan_release(bus);
+  return real(bus, message);
+}
+
+GstMessage* gst_bus_timed_pop_filtered(GstBus* bus, GstClockTime timeout, GstMessageType types) {
+  NEXT(gst_bus_timed_pop_filtered);
+  return static_cast<GstMessage*>(popped(bus, real(bus, timeout, types)));
+}
+
+GstMessage* gst_bus_pop_filtered(GstBus* bus, GstMessageType types) {
+  NEXT(gst_bus_pop_filtered);
+  return static_cast<GstMessage*>(popped(bus, real(bus, types)));
+}
+
+GstMessage* gst_bus_pop(GstBus* bus) {
+  NEXT(gst_bus_pop);
+  return static_cast<GstMessage*>(popped(bus, real(bus)));
+}
+
+GstMessage* gst_bus_timed_pop(GstBus* bus, GstClockTime timeout) {
+  NEXT(gst_bus_timed_pop);
+  return static_cast<GstMessage*>(popped(bus, real(bus, timeout)));
 }
 
 }  // extern "C"
