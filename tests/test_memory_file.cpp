@@ -356,7 +356,13 @@ TEST_F(MemoryFileTest, KilledSaveLeavesAWholeFile) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<int>(0, 150)(rng)));
-    const bool saving = writing_in(pid, dir);
+    // Every other round waits for the helper to hold the file it writes: a save spends most of
+    // its time making tensors (all the more under a sanitizer), and the kill must also land
+    // inside the write itself.
+    bool saving = writing_in(pid, dir);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (round % 2 == 1 && !saving && std::chrono::steady_clock::now() < give_up)
+      saving = writing_in(pid, dir);
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
