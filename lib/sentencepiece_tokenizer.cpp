@@ -1,7 +1,7 @@
 #include "sentencepiece_tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -272,13 +272,15 @@ void SentencePieceTokenizer::parse(const std::string& bytes) {
         if (piece.text == eos_piece) eos_id_ = id;
         break;
       case PieceType::Byte: {
-        unsigned value = 0;
-        char tail = 0;
-        if (piece.text.size() != 6 ||
-            std::sscanf(piece.text.c_str(), "<0x%2X%c", &value, &tail) != 2 || tail != '>') {
+        // Two hex digits exactly: sscanf's %X would also take a sign ("<0x-7>", a fuzzer find)
+        // and give a value far outside a byte.
+        const std::string& t = piece.text;
+        if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || !std::isxdigit(uint8_t(t[3])) ||
+            !std::isxdigit(uint8_t(t[4])) || t[5] != '>') {
           model.fail("byte piece '" + piece.text + "' is not <0xXX>");
         }
-        piece.byte = static_cast<int>(value);
+        const auto value = static_cast<uint8_t>(std::stoul(t.substr(3, 2), nullptr, 16));
+        piece.byte = value;
         byte_ids_[value] = id;
         break;
       }
