@@ -202,15 +202,11 @@ class PendingFile {
   explicit PendingFile(const std::string& path)
       : path_(path), dir_(fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".") {
     fd_ = ::open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd_ >= 0) {
-      name_ = "an unnamed file in " + dir_.string();
-      return;
-    }
+    if (fd_ >= 0) return;
     temp_ = temp_name("XXXXXX");
     fd_ = ::mkstemp(temp_.data());
     if (fd_ < 0)
       throw Error("cannot create a temporary file in " + dir_.string() + ": " + std::strerror(errno));
-    name_ = temp_;
     // mkstemp creates the file private to its owner; weights are ordinary readable files.
     if (::fchmod(fd_, 0644) != 0) {
       const int error = errno;  // the destructor does not run when a constructor throws
@@ -229,7 +225,7 @@ class PendingFile {
     if (!temp_.empty()) ::unlink(temp_.c_str());
   }
 
-  void write(const void* data, size_t size) { write_all(fd_, data, size, name_); }
+  void write(const void* data, size_t size) { write_all(fd_, data, size, name()); }
 
   // Makes the written bytes durable, then the target's name, then the directory entry.
   void commit() {
@@ -262,7 +258,6 @@ class PendingFile {
           temp_name(std::to_string(::getpid()) + "-" + std::to_string(counter++));
       if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
         temp_ = name;
-        name_ = name;
         return;
       }
       if (errno != EEXIST) fail("cannot link");
@@ -270,15 +265,18 @@ class PendingFile {
     fail("cannot find a free temporary name for");
   }
 
+  // What messages call the file.
+  std::string name() const { return temp_.empty() ? "an unnamed file in " + dir_.string() : temp_; }
+
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(what + " " + name_ + ": " + std::strerror(errno));
+    const int error = errno;  // before any allocation can change it
+    throw Error(what + " " + name() + ": " + std::strerror(error));
   }
 
   std::string path_;
   fs::path dir_;
   int fd_ = -1;
   std::string temp_;  // the temporary's name, while it has one
-  std::string name_;  // what messages call it
 };
 
 }  // namespace
