@@ -73,7 +73,7 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
   FrameCopy copy;
   std::string failure;
   try {
-    copy = FrameCopy::of(frame);
+    copy = analyzer->copy_frame(frame);
   } catch (const std::exception& e) {
     failure = e.what();
   }

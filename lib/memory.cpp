@@ -1,16 +1,22 @@
 #include "memory.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include <c10/core/InferenceMode.h>
+
 #include "error.h"
 
 namespace llamavid {
 
 namespace {
 
+// The frame-weighted mean of two entries' tensors, a + wb/(wa+wb) * (b - a); one side alone
+// stands for both.
 torch::Tensor weighted_mean(const torch::Tensor& a, int64_t wa, const torch::Tensor& b,
                             int64_t wb) {
   if (!a.defined() || !b.defined()) return a.defined() ? a : b;
-  const double total = static_cast<double>(wa + wb);
-  return a * (wa / total) + b * (wb / total);
+  return torch::lerp(a, b, static_cast<double>(wb) / static_cast<double>(wa + wb));
 }
 
 int64_t tensor_bytes(const torch::Tensor& t) {
@@ -20,6 +26,29 @@ int64_t tensor_bytes(const torch::Tensor& t) {
 int64_t entry_bytes(const MemoryEntry& e) {
   return tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.context) +
          tensor_bytes(e.signature);
+}
+
+// Whether `t` is held by its one handle alone: no other handle, no view of its storage.
+// Under the owner's lock nobody can take a new handle, so it may be changed in place.
+bool sole_owner(const torch::Tensor& t) {
+  return !t.defined() || (t.use_count() == 1 && t.storage().use_count() == 1);
+}
+
+// `t` with storage of its own: a view of a batch would keep the whole batch alive.
+torch::Tensor own(const torch::Tensor& t) { return sole_owner(t) ? t : t.clone(); }
+
+// Cosine similarity of two float32 CPU vectors, as torch::cosine_similarity computes it.
+double cosine(const torch::Tensor& a, const torch::Tensor& b) {
+  const float* x = a.data_ptr<float>();
+  const float* y = b.data_ptr<float>();
+  double xy = 0.0, xx = 0.0, yy = 0.0;
+  for (int64_t i = 0, n = a.numel(); i < n; ++i) {
+    xy += static_cast<double>(x[i]) * y[i];
+    xx += static_cast<double>(x[i]) * x[i];
+    yy += static_cast<double>(y[i]) * y[i];
+  }
+  constexpr double kEps = 1e-8;
+  return xy / std::sqrt(std::max(xx * yy, kEps * kEps));
 }
 
 }  // namespace
@@ -41,18 +70,51 @@ MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
 void TokenMemory::append(MemoryEntry entry) {
   if (!entries_.empty() && entry.start_ns < entries_.back().start_ns)
     throw Error("memory: entries must arrive in stream order");
-  if (alike(entry)) {
-    MemoryEntry& last = entries_.back();
-    bytes_ -= entry_bytes(last);
-    last = merge_entries(last, entry);
-    last.version = next_version_++;
-    bytes_ += entry_bytes(last);
-  } else {
+  if (entry.signature.defined())
+    entry.signature = entry.signature.to(torch::kCPU, torch::kFloat32).contiguous();
+  if (!alike(entry)) {
+    for (torch::Tensor* t : {&entry.features, &entry.context, &entry.content, &entry.signature})
+      *t = own(*t);
     entry.version = next_version_++;
     bytes_ += entry_bytes(entry);
     entries_.push_back(std::move(entry));
+  } else {
+    MemoryEntry& last = entries_.back();
+    bytes_ -= entry_bytes(last);
+    if (sole_owner(last.features) && sole_owner(last.context) && sole_owner(last.content) &&
+        sole_owner(last.signature))
+      merge_in_place(last, entry);
+    else
+      last = merge_entries(last, entry);
+    last.version = next_version_++;
+    bytes_ += entry_bytes(last);
   }
   enforce_budget();
+}
+
+// merge_entries(last, entry) written into `last`'s own storage.
+void TokenMemory::merge_in_place(MemoryEntry& last, const MemoryEntry& entry) {
+  // Entries made in inference mode may only be changed in it.
+  c10::InferenceMode guard;
+  const double w =
+      static_cast<double>(entry.frames) / static_cast<double>(last.frames + entry.frames);
+  auto blend = [w](torch::Tensor& into, const torch::Tensor& other) {
+    if (!other.defined()) return;  // `into` alone stands for both
+    if (into.defined())
+      into.lerp_(other, w);
+    else
+      into = own(other);
+  };
+  if (last.features.defined() && entry.features.defined())
+    last.features.lerp_(entry.features, w);
+  else
+    last.features = torch::Tensor();  // one side's features would stand for both
+  blend(last.context, entry.context);
+  blend(last.content, entry.content);
+  blend(last.signature, entry.signature);
+  last.start_ns = std::min(last.start_ns, entry.start_ns);
+  last.end_ns = std::max(last.end_ns, entry.end_ns);
+  last.frames += entry.frames;
 }
 
 void TokenMemory::clear() {
@@ -88,9 +150,8 @@ bool TokenMemory::alike(const MemoryEntry& entry) const {
   if (budget_.merge_threshold <= 0.0 || entries_.empty()) return false;
   const torch::Tensor& a = entries_.back().signature;
   const torch::Tensor& b = entry.signature;
-  if (!a.defined() || !b.defined()) return false;
-  const double cos = torch::cosine_similarity(a.flatten(), b.flatten(), 0).item<double>();
-  return cos >= budget_.merge_threshold;
+  if (!a.defined() || !b.defined() || a.numel() != b.numel()) return false;
+  return cosine(a, b) >= budget_.merge_threshold;
 }
 
 // Merges the oldest half pairwise: one large step that frees a quarter of the budget, so the

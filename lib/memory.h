@@ -22,8 +22,8 @@ struct MemoryEntry {
   torch::Tensor context;
   // Content token(s) [K, C]: they depend on the frame only, so they are made once.
   torch::Tensor content;
-  // What "alike" is measured on: the mean vision feature [Cv] (float32), a frame-weighted mean
-  // over merged frames.
+  // What "alike" is measured on: the mean vision feature [Cv] (float32, CPU), a frame-weighted
+  // mean over merged frames.
   torch::Tensor signature;
   // Changes whenever the entry does (set by TokenMemory, unique within one memory), so a cache
   // built from the entries can tell which of them it still holds.
@@ -47,6 +47,10 @@ class TokenMemory {
 
   // Adds the newest entry (its start must not precede the newest entry's), or merges it into
   // the newest one when they are alike; then enforces the budget (features, then thinning).
+  // The entry's tensors may be views (one row of a batch): the memory keeps storage of its own,
+  // copied only when the entry is added. A merge updates the newest entry in place while the
+  // memory is its only holder, so a frame that merges allocates no tensor storage; an entry
+  // someone else holds (an answer's snapshot) is replaced instead, never changed under them.
   void append(MemoryEntry entry);
   void clear();
   void set_budget(MemoryBudget budget);
@@ -61,6 +65,7 @@ class TokenMemory {
 
  private:
   bool alike(const MemoryEntry& entry) const;
+  static void merge_in_place(MemoryEntry& last, const MemoryEntry& entry);
   void enforce_budget();
   void thin();
   void drop_oldest_features();

@@ -110,7 +110,11 @@ std::string format_time_marker(const std::string& kind, int64_t start_ns, int64_
 
 struct Session::Impl {
   std::shared_ptr<const Model> model;
-  std::vector<int64_t> standing_bert_ids;  // kStandingPrompt for the Q-Former
+  // Ingest state (add_frames only): kStandingPrompt for the Q-Former [1, L] and its mask, and
+  // the preprocessed batch, kept so that a batch allocates no input buffer.
+  torch::Tensor standing_ids;
+  torch::Tensor standing_mask;
+  torch::Tensor input;
 
   // Lock order: prefix_mutex before mutex.
   mutable std::mutex mutex;  // guards memory, options, prefix_epoch, cache_positions
@@ -275,8 +279,11 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   check_options(options);
   impl_->memory.set_budget(impl_->budget());
   const Model& m = *impl_->model;
-  impl_->standing_bert_ids =
+  torch::InferenceMode guard;
+  const std::vector<int64_t> ids =
       m.bert_tokenizer().encode(kStandingPrompt, m.config().qformer.max_text_length);
+  impl_->standing_ids = torch::tensor(ids, torch::kInt64).unsqueeze(0).to(m.device());
+  impl_->standing_mask = torch::ones_like(impl_->standing_ids);
 }
 
 Session::~Session() = default;
@@ -285,11 +292,14 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   if (frames.empty()) return;
   const Model& m = *impl_->model;
   torch::InferenceMode guard;
-  // Preprocess straight into the batch: no per-frame RGB copy, tensor or stack.
+  // Preprocess straight into the batch: no per-frame RGB copy, tensor or stack. The input
+  // buffer is kept between batches (add_frames is not reentrant).
   const int64_t image_size = m.config().vision.image_size;
   const auto n = static_cast<int64_t>(frames.size());
-  // batch [B, 3, S, S]
-  torch::Tensor batch = torch::empty({n, 3, image_size, image_size}, torch::kFloat32);
+  torch::Tensor& input = impl_->input;
+  if (!input.defined() || input.size(0) < n)
+    input = torch::empty({n, 3, image_size, image_size}, torch::kFloat32);
+  torch::Tensor batch = input.narrow(0, 0, n);  // [B, 3, S, S]
   for (int64_t b = 0; b < n; ++b) clip_preprocess_into(frames[static_cast<size_t>(b)], batch[b]);
   batch = batch.to(m.options());
   torch::Tensor features = m.vision()->forward(batch);                          // [B, 1+P, Cv]
@@ -297,10 +307,10 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   torch::Tensor content = m.tokens()->content_tokens(patches);                  // [B, K, C]
   // Every entry gets its standing context token: the standing mode reads it, and the exact mode
   // once the entry's features are dropped.
-  auto ids = torch::tensor(impl_->standing_bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
-  auto text_q = m.tokens()->text_queries(features, ids, torch::ones_like(ids));  // [B, Q, Cv]
+  const torch::Tensor& ids = impl_->standing_ids;
+  auto text_q = m.tokens()->text_queries(features, ids, impl_->standing_mask);  // [B, Q, Cv]
   torch::Tensor context = m.tokens()->context_tokens(text_q, patches);         // [B, C]
-  torch::Tensor signatures = features.mean(1).to(torch::kFloat32);              // [B, Cv]
+  torch::Tensor signatures = features.mean(1).to(torch::kCPU, torch::kFloat32);  // [B, Cv]
 
   bool standing;
   {
@@ -310,10 +320,11 @@ void Session::add_frames(const std::vector<Frame>& frames) {
       const auto b = static_cast<int64_t>(i);
       MemoryEntry e;
       e.start_ns = e.end_ns = frames[i].pts_ns;
-      if (!standing) e.features = features[b].clone();
-      e.content = content[b].clone();
-      e.context = context[b].clone();
-      e.signature = signatures[b].clone();
+      // Rows of the batch: the memory copies them only into an entry it adds.
+      if (!standing) e.features = features[b];
+      e.content = content[b];
+      e.context = context[b];
+      e.signature = signatures[b];
       impl_->memory.append(std::move(e));
     }
   }
@@ -551,7 +562,6 @@ void Session::load_memory(const std::string& path) {
   for (MemoryEntry& e : entries) {
     for (torch::Tensor* t : {&e.features, &e.context, &e.content})
       if (t->defined()) *t = t->to(m.options());
-    e.signature = e.signature.to(m.device(), torch::kFloat32);
   }
   std::lock_guard<std::mutex> lock(impl_->mutex);
   // The entries go in as they were saved (no merging), then the budget applies as usual.

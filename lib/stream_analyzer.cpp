@@ -50,9 +50,10 @@ int plane_rows(PixelFormat f, int height, int plane) {
 
 }  // namespace
 
-FrameCopy FrameCopy::of(const Frame& frame) {
+FrameCopy FrameCopy::of(const Frame& frame, std::vector<uint8_t> storage) {
   if (frame.width <= 0 || frame.height <= 0) throw Error("frame: empty");
   FrameCopy c;
+  c.bytes_ = std::move(storage);
   c.frame_ = frame;
   if (is_420(frame.format)) {
     if (c.frame_.width > 1) c.frame_.width &= ~1;
@@ -77,6 +78,12 @@ FrameCopy FrameCopy::of(const Frame& frame) {
   }
   for (int i = 0; i < 3; ++i) c.frame_.planes[i] = nullptr;
   return c;
+}
+
+std::vector<uint8_t> FrameCopy::release_storage() {
+  std::vector<uint8_t> bytes = std::move(bytes_);
+  *this = FrameCopy();
+  return bytes;
 }
 
 Frame FrameCopy::view() const {
@@ -151,6 +158,18 @@ SubmitResult StreamAnalyzer::submit_frame(FrameCopy frame, bool live) {
   lock.unlock();
   cv_.notify_all();
   return SubmitResult::Queued;
+}
+
+FrameCopy StreamAnalyzer::copy_frame(const Frame& frame) {
+  std::vector<uint8_t> storage;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!spare_buffers_.empty()) {
+      storage = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+    }
+  }
+  return FrameCopy::of(frame, std::move(storage));
 }
 
 bool StreamAnalyzer::skip_if_full(int64_t pts_ns) {
@@ -253,11 +272,17 @@ int64_t StreamAnalyzer::memory_start_ns() const { return session_.memory_start_n
 int64_t StreamAnalyzer::memory_end_ns() const { return session_.memory_end_ns(); }
 
 void StreamAnalyzer::encoder_loop() {
+  // Kept across batches, with the frames' buffers, so that a steady stream allocates nothing
+  // here.
+  std::vector<FrameCopy> batch;
+  std::vector<Frame> views;
+  batch.reserve(max_batch_);
+  views.reserve(max_batch_);
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !frames_.empty(); });
     if (stopping_) return;  // stop() has dropped the queue
-    std::vector<FrameCopy> batch;
+    batch.clear();
     while (!frames_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(frames_.front()));
       frames_.pop_front();
@@ -272,8 +297,7 @@ void StreamAnalyzer::encoder_loop() {
     lock.unlock();
     cv_.notify_all();  // room in the queue
 
-    std::vector<Frame> views;
-    views.reserve(batch.size());
+    views.clear();
     for (const auto& f : batch) views.push_back(f.view());
     std::string failure;
     try {
@@ -284,6 +308,10 @@ void StreamAnalyzer::encoder_loop() {
     if (!failure.empty() && callbacks_.on_frame_error) callbacks_.on_frame_error(failure);
 
     lock.lock();
+    // As many spare buffers as frames can be queued and in the batch being copied.
+    for (auto& f : batch)
+      if (spare_buffers_.size() < queue_size_ + max_batch_)
+        spare_buffers_.push_back(f.release_storage());
     encoding_ = false;
     done_ += batch.size();
     encoded_ += batch.size();

@@ -38,7 +38,11 @@ class FrameCopy {
   FrameCopy() = default;
   // Copies the visible rows of every plane. 4:2:0 frames (I420, NV12) are cropped to an even
   // width and height (dropping at most one column and row), which the encoder requires.
-  static FrameCopy of(const Frame& frame);
+  // `storage` is a buffer to reuse (one taken from an earlier copy): when its capacity suffices
+  // the copy allocates nothing.
+  static FrameCopy of(const Frame& frame, std::vector<uint8_t> storage = {});
+  // Gives the pixel buffer back for reuse; the copy is empty afterwards.
+  std::vector<uint8_t> release_storage();
 
   // A borrowed view of the copy, valid while the copy lives and is not moved.
   Frame view() const;
@@ -96,6 +100,9 @@ class StreamAnalyzer {
   // on_skipped) and returns at once; otherwise waits for room. Cancelled: refused because of
   // cancel() (until reset()) or because the workers are stopped.
   SubmitResult submit_frame(FrameCopy frame, bool live);
+  // FrameCopy::of in a buffer of a frame already encoded: at a steady frame size, copying
+  // frames allocates nothing.
+  FrameCopy copy_frame(const Frame& frame);
   // Live hosts call this before copying a frame: when the queue is full the frame is counted as
   // skipped (true) and need not be copied at all.
   bool skip_if_full(int64_t pts_ns);
@@ -160,6 +167,7 @@ class StreamAnalyzer {
   size_t queue_size_;
   size_t max_batch_;
   std::deque<FrameCopy> frames_;
+  std::vector<std::vector<uint8_t>> spare_buffers_;  // of encoded frames, for copy_frame()
   std::deque<Question> questions_;
   uint64_t next_id_;
   uint64_t submitted_ = 0;  // frames ever queued: questions' barriers count in it

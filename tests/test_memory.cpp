@@ -84,6 +84,35 @@ TEST(Memory, BudgetChangeThins) {
   EXPECT_EQ(m.start_ns(), 0);
 }
 
+// The memory keeps storage of its own: an entry made of views into a batch is copied when it
+// is added, and a frame that merges updates the newest entry in place (the frame-weighted mean)
+// unless someone else holds that entry, whose tensors then stay as they were.
+TEST(Memory, MergesInPlaceOnlyWhatItAloneHolds) {
+  TokenMemory m(MemoryBudget{0, 0.99});
+  torch::Tensor batch = torch::zeros({2, 1, 4});
+  MemoryEntry first = entry(0, 1.0f);
+  first.content = batch[0];
+  m.append(std::move(first));
+  const void* storage = m.entries()[0].content.data_ptr();
+  EXPECT_NE(storage, batch.data_ptr());  // copied out of the batch
+  m.append(entry(kSecond, 4.0f));      // signature (1, 4) against (1, 1): not alike
+  m.append(entry(2 * kSecond, 4.0f));  // merged into the newest, in place
+  ASSERT_EQ(m.size(), 2);
+  const void* newest = m.entries()[1].content.data_ptr();
+  m.append(entry(3 * kSecond, 7.0f));  // cosine 0.994 with (1, 4): merged, in place
+  EXPECT_EQ(m.entries()[1].content.data_ptr(), newest);
+  EXPECT_EQ(m.entries()[1].frames, 3);
+  EXPECT_FLOAT_EQ(m.entries()[1].content[0][0].item<float>(), 5.0f);  // (4 + 4 + 7) / 3
+
+  const std::vector<MemoryEntry> held = m.entries();  // an answer's snapshot
+  m.append(entry(4 * kSecond, 7.0f));
+  EXPECT_FLOAT_EQ(held[1].content[0][0].item<float>(), 5.0f);  // untouched
+  EXPECT_NE(m.entries()[1].content.data_ptr(), newest);          // replaced
+  EXPECT_FLOAT_EQ(m.entries()[1].content[0][0].item<float>(), 5.5f);
+  EXPECT_EQ(m.entries()[1].frames, 4);
+  EXPECT_FLOAT_EQ(m.entries()[0].content[0][0].item<float>(), 0.0f);
+}
+
 // With a threshold, a frame alike to the newest entry extends it instead of adding one.
 TEST(Memory, MergesAlikeFrames) {
   TokenMemory m(MemoryBudget{0, 0.99});

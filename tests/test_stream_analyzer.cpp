@@ -170,6 +170,58 @@ TEST(FrameCopy, CopiesRowsAndCropsOddChroma) {
   EXPECT_EQ(w.planes[2][0], 3);
 }
 
+
+// A copy made in the storage of an earlier one writes into it (no allocation when it is large
+// enough) and is exact whatever size that storage had.
+TEST(FrameCopy, ReusesTheStorageItIsGiven) {
+  auto rgb = [](int w, int h, uint8_t value, std::vector<uint8_t>& pixels) {
+    pixels.assign(static_cast<size_t>(w) * h * 3, value);
+    Frame f;
+    f.width = w;
+    f.height = h;
+    f.planes[0] = pixels.data();
+    f.strides[0] = w * 3;
+    return f;
+  };
+  std::vector<uint8_t> big, small;
+  std::vector<uint8_t> storage = FrameCopy::of(rgb(64, 48, 1, big)).release_storage();
+  const uint8_t* buffer = storage.data();
+  FrameCopy c = FrameCopy::of(rgb(40, 30, 7, small), std::move(storage));
+  EXPECT_EQ(c.view().planes[0], buffer);
+  EXPECT_EQ(c.view().width, 40);
+  EXPECT_EQ(c.view().strides[0], 40 * 3);
+  EXPECT_EQ(c.view().planes[0][40 * 30 * 3 - 1], 7);
+  FrameCopy grown = FrameCopy::of(rgb(64, 48, 9, big), c.release_storage());
+  EXPECT_EQ(grown.view().planes[0][64 * 48 * 3 - 1], 9);
+  EXPECT_EQ(grown.view().height, 48);
+}
+
+// copy_frame hands out the buffers of frames already encoded; frames whose size changes on the
+// way are copied whole all the same.
+TEST_F(StreamAnalyzerTest, CopiesInReusedBuffersAcrossSizes) {
+  auto a = make(/*queue_size=*/2);
+  for (int i = 0; i < 24; ++i) {
+    const int w = i < 12 ? 40 : 64, h = i < 12 ? 30 : 48;
+    const auto value = static_cast<uint8_t>(10 * i);
+    std::vector<uint8_t> pixels(static_cast<size_t>(w) * h * 3, value);
+    Frame f;
+    f.width = w;
+    f.height = h;
+    f.planes[0] = pixels.data();
+    f.strides[0] = w * 3;
+    f.pts_ns = i * kSecond;
+    FrameCopy copy = a->copy_frame(f);
+    const Frame view = copy.view();
+    ASSERT_EQ(view.width, w);
+    EXPECT_EQ(view.planes[0][0], value);
+    EXPECT_EQ(view.planes[0][static_cast<size_t>(w) * h * 3 - 1], value);
+    ASSERT_EQ(a->submit_frame(std::move(copy), /*live=*/false), SubmitResult::Queued);
+    if (i % 6 == 5) a->drain();  // the encoder gives its buffers back
+  }
+  a->drain();
+  EXPECT_EQ(a->frames_encoded(), 24u);
+}
+
 // Every question gets exactly one answer or error, in the order asked, validation included.
 TEST_F(StreamAnalyzerTest, OneResultPerQuestionInOrder) {
   auto a = make();

@@ -23,6 +23,7 @@
 #include "preprocess.h"
 #include "render.h"
 #include "session.h"
+#include "stream_analyzer.h"
 #include "world.h"
 
 using namespace llamavid;
@@ -43,7 +44,8 @@ const char* kUsage =
     "latency after each of --hours hours held, resident memory per hour, the same latencies the\n"
     "LLaMA-VID way, the encoder's GFLOP/s against this machine's fp32 matmul peak, and the\n"
     "memory cap check over --cap-hours. --released adds the released-size (7B, EVA-ViT-g)\n"
-    "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n";
+    "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n"
+    "--batch: frames per encoder batch (default: the element's encoder worker's).\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -398,7 +400,8 @@ int run(int argc, char** argv) {
   const double cap_hours = args.number("cap-hours", 24);
   const std::string question = args.value("question", "What is on screen?");
   const int repeats = static_cast<int>(args.integer("repeats", 3));
-  const auto batch = static_cast<int64_t>(args.integer("batch", 8));
+  // The element's encoder worker batch by default, so that frames/s is what the element gets.
+  const auto batch = static_cast<int64_t>(args.integer("batch", AnalyzerOptions{}.max_batch));
   const int width = static_cast<int>(args.integer("width", 320));
   const int height = static_cast<int>(args.integer("height", 240));
   const auto min_cut = static_cast<int64_t>(args.integer("min-cut", 10));
