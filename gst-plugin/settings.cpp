@@ -184,6 +184,17 @@ const PropertyRow kProperties[] = {
      [](const Settings& s, GValue* v) { g_value_set_enum(v, static_cast<gint>(s.context_mode)); },
      nullptr, Effect::Session},
     {[] {
+       return g_param_spec_string(
+           "standing-prompt", "Standing prompt",
+           "The text that guides each memory entry's context token as frames arrive, in place "
+           "of a question (a deployment that mostly asks one thing puts it here); applies to "
+           "frames from then on; empty for the default",
+           kStandingPrompt.c_str(), kPlaying);
+     },
+     [](Settings& s, const GValue* v) { s.standing_prompt = string_or(v, kStandingPrompt); },
+     [](const Settings& s, GValue* v) { g_value_set_string(v, s.standing_prompt.c_str()); },
+     nullptr, Effect::Session},
+    {[] {
        return g_param_spec_uint64(
            "max-memory-bytes", "Max memory bytes",
            "Cap on the bytes the memory holds (entries and, in standing mode, the prompt's KV "
@@ -278,6 +289,7 @@ SessionOptions Settings::session_options() const {
   o.merge_threshold = merge_threshold;
   o.time_markers = time_markers_name(time_markers);
   o.context_mode = context_mode == ContextMode::Exact ? "exact" : "standing";
+  o.standing_prompt = standing_prompt;
   o.max_memory_bytes = static_cast<int64_t>(max_memory_bytes);
   return o;
 }

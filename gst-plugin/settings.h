@@ -46,6 +46,7 @@ struct Settings {
   double merge_threshold = kDefaultMergeThreshold;
   TimeMarkers time_markers = kDefaultTimeMarkers;
   ContextMode context_mode = kDefaultContextMode;
+  std::string standing_prompt = kStandingPrompt;
   guint64 max_memory_bytes = kDefaultMaxMemoryBytes;
   guint queue_size = kDefaultQueueSize;
   SkipFrames skip_frames = kDefaultSkipFrames;

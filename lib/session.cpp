@@ -75,6 +75,8 @@ void check_options(const SessionOptions& o) {
   if (o.context_mode != "exact" && o.context_mode != "standing")
     throw Error("the context mode must be exact or standing, not '" + o.context_mode + "'");
   if (o.max_memory_bytes < 0) throw Error("max-memory-bytes must not be negative");
+  if (is_blank(o.standing_prompt)) throw Error("the standing prompt is empty");
+  if (!is_valid_utf8(o.standing_prompt)) throw Error("the standing prompt is not valid UTF-8");
 }
 
 // Puts the cache back to `length` positions when an answer leaves, however it leaves.
@@ -110,11 +112,26 @@ std::string format_time_marker(const std::string& kind, int64_t start_ns, int64_
 
 struct Session::Impl {
   std::shared_ptr<const Model> model;
-  // Ingest state (add_frames only): kStandingPrompt for the Q-Former [1, L] and its mask, and
-  // the preprocessed batch, kept so that a batch allocates no input buffer.
+  // Ingest state (add_frames only): the standing prompt's ids for the Q-Former [1, L] and their
+  // mask, made again when the option changes, and the preprocessed batch, kept so that a batch
+  // allocates no input buffer.
+  std::string standing_prompt;
   torch::Tensor standing_ids;
   torch::Tensor standing_mask;
   torch::Tensor input;
+
+  // Makes standing_ids follow options.standing_prompt. Call from add_frames only.
+  void follow_standing_prompt() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (standing_ids.defined() && options.standing_prompt == standing_prompt) return;
+      standing_prompt = options.standing_prompt;
+    }
+    const std::vector<int64_t> ids =
+        model->bert_tokenizer().encode(standing_prompt, model->config().qformer.max_text_length);
+    standing_ids = torch::tensor(ids, torch::kInt64).unsqueeze(0).to(model->device());
+    standing_mask = torch::ones_like(standing_ids);
+  }
 
   // Lock order: prefix_mutex before mutex.
   mutable std::mutex mutex;  // guards memory, options, prefix_epoch, cache_positions
@@ -278,12 +295,6 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   impl_->options = options;
   check_options(options);
   impl_->memory.set_budget(impl_->budget());
-  const Model& m = *impl_->model;
-  torch::InferenceMode guard;
-  const std::vector<int64_t> ids =
-      m.bert_tokenizer().encode(kStandingPrompt, m.config().qformer.max_text_length);
-  impl_->standing_ids = torch::tensor(ids, torch::kInt64).unsqueeze(0).to(m.device());
-  impl_->standing_mask = torch::ones_like(impl_->standing_ids);
 }
 
 Session::~Session() = default;
@@ -307,8 +318,9 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   torch::Tensor content = m.tokens()->content_tokens(patches);                  // [B, K, C]
   // Every entry gets its standing context token: the standing mode reads it, and the exact mode
   // once the entry's features are dropped.
-  const torch::Tensor& ids = impl_->standing_ids;
-  auto text_q = m.tokens()->text_queries(features, ids, impl_->standing_mask);  // [B, Q, Cv]
+  impl_->follow_standing_prompt();
+  auto text_q = m.tokens()->text_queries(features, impl_->standing_ids,
+                                         impl_->standing_mask);                 // [B, Q, Cv]
   torch::Tensor context = m.tokens()->context_tokens(text_q, patches);         // [B, C]
   torch::Tensor signatures = features.mean(1).to(torch::kCPU, torch::kFloat32);  // [B, Cv]
 

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "frame.h"
+#include "prompt.h"
 
 namespace llamavid {
 
@@ -45,12 +46,18 @@ struct SessionOptions {
   // Cosine similarity above which a frame merges into the newest entry; < 0: the model's.
   double merge_threshold = -1.0;
   // How each entry's context token is made:
-  // "standing": once at ingest, from kStandingPrompt (prompt.h); the LLM KV cache over the
+  // "standing": once at ingest, from standing_prompt; the LLM KV cache over the
   //   memory's prompt is extended as frames arrive, so a question prefills only its own tokens
   //   and answer latency does not grow with the memory (docs/benchmarks.md).
   // "exact": from each question, as LLaMA-VID does: the features are kept and every context
   //   token and the whole prompt are recomputed per question.
   std::string context_mode = "standing";
+  // The text the Q-Former reads, in place of a question, to make each entry's context token at
+  // ingest (the standing mode's, and the exact mode's once features are dropped). A deployment
+  // that mostly asks one thing ("Is anyone at the door?") puts it here. It applies to frames
+  // encoded from then on; entries already made keep their tokens. The default model is trained
+  // on kStandingPrompt (prompt.h) and on questions, so other texts are within its training.
+  std::string standing_prompt = kStandingPrompt;
   // Cap on the bytes the memory holds: its entries' tensors and, in standing mode, the KV cache
   // (allocated once, for as many entries as the cap and the model's context allow). Over it the
   // features of the oldest entries are dropped first (their standing context tokens replace

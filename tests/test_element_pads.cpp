@@ -78,6 +78,7 @@ TEST(ElementPads, InspectListsEverything) {
                            "frames-sampled",
                            "frames-skipped",
                            "context-mode",
+                           "standing-prompt",
                            "max-memory-bytes",
                            "autosave-path",
                            "autosave-interval",
@@ -87,6 +88,32 @@ TEST(ElementPads, InspectListsEverything) {
                            "\"load-memory\"",
                            "gboolean user_function"})
     EXPECT_NE(out.find(item), std::string::npos) << "missing " << item << " in:\n" << out;
+}
+
+// standing-prompt starts at the default prompt, takes a new text while playing (frames and
+// questions go on), and an empty value restores the default.
+TEST(ElementPads, StandingPromptWhilePlaying) {
+  ElementHarness e({{"sample-fps", "1000"}, {"skip-frames", "never"}});
+  auto prompt = [&] {
+    gchar* text = nullptr;
+    g_object_get(e.element, "standing-prompt", &text, nullptr);
+    std::string out = text ? text : "";
+    g_free(text);
+    return out;
+  };
+  EXPECT_EQ(prompt(), "What is on screen?");
+  e.push_frame(0);
+  g_object_set(e.element, "standing-prompt", "Is anyone at the door?", nullptr);
+  EXPECT_EQ(prompt(), "Is anyone at the door?");
+  e.push_frame(1, 200);
+  e.ask("What is on screen?");
+  GstMessage* m = wait_result(e.bus);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(result_name(m), "llamavid-answer");
+  gst_message_unref(m);
+  EXPECT_EQ(e.uint64_property("memory-frames"), 2u);
+  g_object_set(e.element, "standing-prompt", "", nullptr);
+  EXPECT_EQ(prompt(), "What is on screen?");
 }
 
 // Video buffers come out as the very same buffers, in order, with their timestamps and flags.

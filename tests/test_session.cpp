@@ -309,6 +309,35 @@ TEST_F(SessionTest, MergedFramesAllocateNothingPerFrame) {
   }
 }
 
+// The standing prompt guides the context tokens made at ingest exactly as a question does in
+// exact mode; changing it applies to frames from then on, entries already made keep theirs.
+TEST_F(SessionTest, StandingPromptGuidesContextTokens) {
+  const std::string prompt = "Is it red?";
+  SessionOptions exact;
+  exact.context_mode = "exact";
+  Session guided(model(), exact);
+  feed(guided, 2);
+  const torch::Tensor by_question = guided.answer(prompt, true).tensors->context;
+
+  SessionOptions o;
+  o.standing_prompt = prompt;
+  Session s(model(), o);
+  feed(s, 2);
+  const torch::Tensor standing = s.answer("What colour is the ball?", true).tensors->context;
+  EXPECT_TRUE(torch::allclose(standing, by_question, 1e-5, 1e-6));
+
+  Session plain(model());
+  feed(plain, 2);
+  EXPECT_FALSE(torch::allclose(plain.answer(prompt, true).tensors->context, standing));
+
+  o.standing_prompt = kStandingPrompt;
+  s.set_options(o);
+  feed(s, 2, 2);
+  const torch::Tensor after = s.answer(prompt, true).tensors->context;  // [4, C]
+  EXPECT_TRUE(torch::equal(after.narrow(0, 0, 2), standing));
+  EXPECT_FALSE(torch::allclose(after.narrow(0, 2, 2), by_question));
+}
+
 // Bad option values are refused.
 TEST_F(SessionTest, BadOptions) {
   SessionOptions o;
@@ -316,6 +345,11 @@ TEST_F(SessionTest, BadOptions) {
   EXPECT_THROW(Session(model(), o), Error);
   o = SessionOptions();
   o.max_new_tokens = 0;
+  EXPECT_THROW(Session(model(), o), Error);
+  o = SessionOptions();
+  o.standing_prompt = " \n";
+  EXPECT_THROW(Session(model(), o), Error);
+  o.standing_prompt = "\xff";
   EXPECT_THROW(Session(model(), o), Error);
 }
 
