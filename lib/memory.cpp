@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <c10/core/InferenceMode.h>
 
@@ -10,14 +11,6 @@
 namespace llamavid {
 
 namespace {
-
-// The frame-weighted mean of two entries' tensors, a + wb/(wa+wb) * (b - a); one side alone
-// stands for both.
-torch::Tensor weighted_mean(const torch::Tensor& a, int64_t wa, const torch::Tensor& b,
-                            int64_t wb) {
-  if (!a.defined() || !b.defined()) return a.defined() ? a : b;
-  return torch::lerp(a, b, static_cast<double>(wb) / static_cast<double>(wa + wb));
-}
 
 int64_t tensor_bytes(const torch::Tensor& t) {
   return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
@@ -51,19 +44,38 @@ double cosine(const torch::Tensor& a, const torch::Tensor& b) {
   return xy / std::sqrt(std::max(xx * yy, kEps * kEps));
 }
 
+// Merges `b` into `into`: the span of both and frame-weighted means of their tensors, which
+// `mean(t, other, w)` makes (t + w * (other - t)). A tensor on one side alone stands for both,
+// except features: one side's would stand for the other's frames too, so they are dropped.
+template <typename Mean>
+void merge_into(MemoryEntry& into, const MemoryEntry& b, Mean mean) {
+  const double w = static_cast<double>(b.frames) / static_cast<double>(into.frames + b.frames);
+  if (into.features.defined() && b.features.defined())
+    mean(into.features, b.features, w);
+  else
+    into.features = torch::Tensor();
+  for (auto [t, other] : {std::pair{&into.context, &b.context},
+                          std::pair{&into.content, &b.content},
+                          std::pair{&into.signature, &b.signature}}) {
+    if (!other->defined()) continue;
+    if (t->defined())
+      mean(*t, *other, w);
+    else
+      *t = own(*other);
+  }
+  into.start_ns = std::min(into.start_ns, b.start_ns);
+  into.end_ns = std::max(into.end_ns, b.end_ns);
+  into.frames += b.frames;
+}
+
 }  // namespace
 
 MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
-  MemoryEntry m;
-  m.start_ns = std::min(a.start_ns, b.start_ns);
-  m.end_ns = std::max(a.end_ns, b.end_ns);
-  m.frames = a.frames + b.frames;
-  // Features of only one side would stand for the other's frames too: drop them instead.
-  if (a.features.defined() && b.features.defined())
-    m.features = weighted_mean(a.features, a.frames, b.features, b.frames);
-  m.context = weighted_mean(a.context, a.frames, b.context, b.frames);
-  m.content = weighted_mean(a.content, a.frames, b.content, b.frames);
-  m.signature = weighted_mean(a.signature, a.frames, b.signature, b.frames);
+  MemoryEntry m = a;  // tensor handles: the means below are new tensors
+  m.version = 0;
+  merge_into(m, b, [](torch::Tensor& t, const torch::Tensor& other, double w) {
+    t = torch::lerp(t, other, w);
+  });
   return m;
 }
 
@@ -82,39 +94,18 @@ void TokenMemory::append(MemoryEntry entry) {
     MemoryEntry& last = entries_.back();
     bytes_ -= entry_bytes(last);
     if (sole_owner(last.features) && sole_owner(last.context) && sole_owner(last.content) &&
-        sole_owner(last.signature))
-      merge_in_place(last, entry);
-    else
+        sole_owner(last.signature)) {
+      c10::InferenceMode guard;  // entries made in inference mode may only be changed in it
+      merge_into(last, entry, [](torch::Tensor& t, const torch::Tensor& other, double w) {
+        t.lerp_(other, w);
+      });
+    } else {
       last = merge_entries(last, entry);
+    }
     last.version = next_version_++;
     bytes_ += entry_bytes(last);
   }
   enforce_budget();
-}
-
-// merge_entries(last, entry) written into `last`'s own storage.
-void TokenMemory::merge_in_place(MemoryEntry& last, const MemoryEntry& entry) {
-  // Entries made in inference mode may only be changed in it.
-  c10::InferenceMode guard;
-  const double w =
-      static_cast<double>(entry.frames) / static_cast<double>(last.frames + entry.frames);
-  auto blend = [w](torch::Tensor& into, const torch::Tensor& other) {
-    if (!other.defined()) return;  // `into` alone stands for both
-    if (into.defined())
-      into.lerp_(other, w);
-    else
-      into = own(other);
-  };
-  if (last.features.defined() && entry.features.defined())
-    last.features.lerp_(entry.features, w);
-  else
-    last.features = torch::Tensor();  // one side's features would stand for both
-  blend(last.context, entry.context);
-  blend(last.content, entry.content);
-  blend(last.signature, entry.signature);
-  last.start_ns = std::min(last.start_ns, entry.start_ns);
-  last.end_ns = std::max(last.end_ns, entry.end_ns);
-  last.frames += entry.frames;
 }
 
 void TokenMemory::clear() {

@@ -65,7 +65,6 @@ class TokenMemory {
 
  private:
   bool alike(const MemoryEntry& entry) const;
-  static void merge_in_place(MemoryEntry& last, const MemoryEntry& entry);
   void enforce_budget();
   void thin();
   void drop_oldest_features();
