@@ -1,6 +1,7 @@
 #include "safetensors.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,9 +202,10 @@ class PendingFile {
  public:
   explicit PendingFile(const std::string& path)
       : path_(path), dir_(fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".") {
+    remove_stale_temporaries();
     fd_ = ::open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (fd_ >= 0) return;
-    temp_ = temp_name("XXXXXX");
+    temp_ = temp_name(std::to_string(::getpid()) + "-XXXXXX");
     fd_ = ::mkstemp(temp_.data());
     if (fd_ < 0)
       throw Error("cannot create a temporary file in " + dir_.string() + ": " + std::strerror(errno));
@@ -245,8 +247,24 @@ class PendingFile {
   }
 
  private:
+  // Temporaries are named .NAME.tmp-PID-SUFFIX after the target and the writing process.
+  std::string temp_prefix() const { return "." + fs::path(path_).filename().string() + ".tmp-"; }
   std::string temp_name(const std::string& suffix) const {
-    return (dir_ / ("." + fs::path(path_).filename().string() + ".tmp-" + suffix)).string();
+    return (dir_ / (temp_prefix() + suffix)).string();
+  }
+
+  // A process killed between naming its file and renaming it leaves the name behind (the
+  // whole window of the unnamed file's way, or the whole save without O_TMPFILE): saves of the
+  // same target remove those of processes that no longer run. Other live writers' are theirs.
+  void remove_stale_temporaries() const {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.compare(0, temp_prefix().size(), temp_prefix()) != 0) continue;
+      const long pid = std::strtol(name.c_str() + temp_prefix().size(), nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        fs::remove(entry.path(), ec);
+    }
   }
 
   // Gives the unnamed file a fresh temporary name (linkat cannot replace the target itself).

@@ -336,7 +336,8 @@ TEST(MemoryFileHelper, DISABLED_SaveLoop) {
   }
 }
 
-// A process killed at random moments while saving leaves the old or the new memory, whole.
+// A process killed at random moments while saving leaves the old or the new memory, whole,
+// and no temporary that outlives the next save.
 TEST_F(MemoryFileTest, KilledSaveLeavesAWholeFile) {
   const std::string dir = test::scratch_dir("memory_file_killed");
   const std::string path = dir + "/m.safetensors";
@@ -344,7 +345,7 @@ TEST_F(MemoryFileTest, KilledSaveLeavesAWholeFile) {
   auto reader = session();
   feed(*reader, 2);
   reader->save_memory(path);  // the old file, as the helper's first memory
-  int kills = 0, interrupted = 0;
+  int kills = 0, interrupted = 0, leftovers = 0;
   for (int round = 0; round < 12; ++round) {
     fs::remove(path + ".ready");
     const pid_t pid = spawn_helper("MemoryFileHelper.DISABLED_SaveLoop",
@@ -372,12 +373,20 @@ TEST_F(MemoryFileTest, KilledSaveLeavesAWholeFile) {
     reader->load_memory(path);  // throws if the file is broken
     EXPECT_TRUE(reader->memory_frames() == 2u || reader->memory_frames() == 12u)
         << reader->memory_frames();
-    // The file being written has no name until the instant it replaces the old one.
+    // The file being written has no name until just before it replaces the old one: a kill in
+    // that instant leaves the killed process's temporary, which the next save removes.
+    for (const std::string& f : other_files(dir, "m.safetensors")) {
+      if (f == "m.safetensors.ready") continue;
+      ++leftovers;
+      EXPECT_EQ(f.rfind(".m.safetensors.tmp-" + std::to_string(pid) + "-", 0), 0u) << f;
+    }
+    reader->save_memory(path);
     EXPECT_EQ(other_files(dir, "m.safetensors"), std::vector<std::string>{"m.safetensors.ready"})
         << "round " << round;
   }
   EXPECT_EQ(kills, 12);
   // Kills that landed inside a save: the case this test is about.
-  std::printf("%d of 12 kills landed inside a save\n", interrupted);
+  std::printf("%d of 12 kills landed inside a save, %d left a temporary\n", interrupted,
+              leftovers);
   EXPECT_GT(interrupted, 0);
 }

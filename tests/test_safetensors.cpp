@@ -1,6 +1,8 @@
 // safetensors reading and writing: every dtype both ways (also against Python), views of the
 // mapping, atomic writes, and one test per kind of malformed file.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -139,6 +141,24 @@ TEST(Safetensors, AtomicReplace) {
   size_t files = 0;
   for (const auto& entry : fs::directory_iterator(dir)) files += entry.is_regular_file();
   EXPECT_EQ(files, 1u);
+}
+
+// A save removes the temporaries of the same target left by processes that no longer run (a
+// kill between naming the file and renaming it), and leaves live writers' and other files'.
+TEST(Safetensors, SaveRemovesDeadWritersTemporaries) {
+  std::string dir = test::scratch_dir("safetensors_stale");
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = dir + "/.a.safetensors.tmp-" + std::to_string(dead) + "-3";
+  const std::string live = dir + "/.a.safetensors.tmp-" + std::to_string(getpid()) + "-900";
+  const std::string other = dir + "/.b.safetensors.tmp-" + std::to_string(dead) + "-3";
+  for (const std::string& f : {stale, live, other}) std::ofstream(f) << "partial";
+  save_safetensors(dir + "/a.safetensors", {{"w", torch::ones({2})}});
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other));
 }
 
 // Asking for an absent tensor names the tensor and the file.
