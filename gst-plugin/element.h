@@ -1,6 +1,8 @@
 // The llamavid element's insides, shared by its source files (not installed):
 //   gstllamavid.cpp  type, pads, state changes, the analyzer's life
-//   settings.cpp     property values and the property table
+//   settings.cpp     property values (Settings)
+//   properties.cpp   the property table: specs, get and set
+//   enum_types.cpp   the GEnum types of the enum properties
 //   messages.cpp     messages posted on the bus and the analyzer's callbacks
 //   questions.cpp    question intake: signal, events, query_sink, bus messages
 //   video_path.cpp   video pads: sampling frames, segments, flushes, EOS, queries
@@ -21,9 +23,10 @@
 #include <string>
 #include <thread>
 
+#include "core/utf8.h"  // make_valid_utf8: GstStructure strings and text buffers must be UTF-8
 #include "gstllamavid.h"
 #include "settings.h"
-#include "stream_analyzer.h"
+#include "stream/stream_analyzer.h"
 #include "text_output.h"
 
 GST_DEBUG_CATEGORY_EXTERN(gst_llamavid_debug);
@@ -101,8 +104,6 @@ std::shared_ptr<StreamAnalyzer> current_analyzer(GstLlamavid* self);
 void update_session_options(GstLlamavid* self);
 
 // messages.cpp
-// GstStructure strings and text/x-raw buffers must be UTF-8; invalid bytes become U+FFFD.
-std::string valid_utf8(const std::string& text);
 void post(GstLlamavid* self, GstStructure* s);
 void post_error(GstLlamavid* self, uint64_t id, const std::string& question,
                 const std::string& reason);

@@ -64,6 +64,8 @@
 #include "gstllamavid.h"
 
 #include "element.h"
+#include "enum_types.h"
+#include "properties.h"
 
 GST_DEBUG_CATEGORY(gst_llamavid_debug);
 #define GST_CAT_DEFAULT gst_llamavid_debug
@@ -120,7 +122,7 @@ bool prepare_analyzer(GstLlamavid* self) {
     o.first_id = p->analyzer ? p->analyzer->next_id() : p->next_id;
     try {
       auto analyzer =
-          std::make_shared<StreamAnalyzer>(model, s.session_options(), o, make_callbacks(self));
+          std::make_shared<StreamAnalyzer>(model, s.session, o, make_callbacks(self));
       old = std::move(p->analyzer);
       p->analyzer = std::move(analyzer);
       p->loaded_model = s.model;
@@ -230,7 +232,7 @@ void update_session_options(GstLlamavid* self) {
   SessionOptions o;
   {
     std::lock_guard<std::mutex> lock(self->priv->settings_mutex);
-    o = self->priv->settings.session_options();
+    o = self->priv->settings.session;
   }
   auto a = current_analyzer(self);
   if (!a) return;
@@ -339,4 +341,5 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
       "llamavid developers");
   gst_type_mark_as_plugin_api(skip_frames_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(time_markers_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(context_mode_get_type(), static_cast<GstPluginAPIFlags>(0));
 }

@@ -17,8 +17,8 @@ void post_answer(GstLlamavid* self, uint64_t id, const std::string& question, co
   post(self,
        gst_structure_new(
            "llamavid-answer", "id", G_TYPE_UINT64, static_cast<guint64>(id), "question",
-           G_TYPE_STRING, valid_utf8(question).c_str(), "answer", G_TYPE_STRING,
-           valid_utf8(a.text).c_str(), "stream-time", G_TYPE_UINT64,
+           G_TYPE_STRING, make_valid_utf8(question).c_str(), "answer", G_TYPE_STRING,
+           make_valid_utf8(a.text).c_str(), "stream-time", G_TYPE_UINT64,
            static_cast<guint64>(std::max<int64_t>(stream_time_ns, 0)), "memory-start",
            G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_start_ns, 0)),
            "memory-end", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_end_ns, 0)),
@@ -54,14 +54,6 @@ void on_skipped(GstLlamavid* self, uint64_t total, int64_t stream_time_ns) {
 
 }  // namespace
 
-std::string valid_utf8(const std::string& text) {
-  if (g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) return text;
-  gchar* valid = g_utf8_make_valid(text.data(), static_cast<gssize>(text.size()));
-  std::string out(valid);
-  g_free(valid);
-  return out;
-}
-
 void post(GstLlamavid* self, GstStructure* s) {
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
@@ -70,8 +62,8 @@ void post_error(GstLlamavid* self, uint64_t id, const std::string& question,
                 const std::string& reason) {
   GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT " not answered: %s", id, reason.c_str());
   post(self, gst_structure_new("llamavid-error", "id", G_TYPE_UINT64, static_cast<guint64>(id),
-                               "question", G_TYPE_STRING, valid_utf8(question).c_str(), "reason",
-                               G_TYPE_STRING, valid_utf8(reason).c_str(), nullptr));
+                               "question", G_TYPE_STRING, make_valid_utf8(question).c_str(), "reason",
+                               G_TYPE_STRING, make_valid_utf8(reason).c_str(), nullptr));
 }
 
 void report_pending_skips(GstLlamavid* self) {
@@ -103,7 +95,7 @@ AnalyzerCallbacks make_callbacks(GstLlamavid* self) {
     const int64_t stream_time_ns =
         self->priv->resume_after_load ? 0 : a.stream_time_ns - self->priv->time_offset_ns;
     post_answer(self, id, q, a, stream_time_ns, latency_ns);
-    self->priv->text.push_answer(valid_utf8(a.text), std::max<int64_t>(stream_time_ns, 0));
+    self->priv->text.push_answer(make_valid_utf8(a.text), std::max<int64_t>(stream_time_ns, 0));
   };
   c.on_error = [self](uint64_t id, const std::string& q, const std::string& reason) {
     post_error(self, id, q, reason);

@@ -16,10 +16,10 @@ constexpr int64_t kResumeGapNs = GST_SECOND;
 void post_memory_message(GstLlamavid* self, const char* action, const std::string& path,
                          bool success, uint64_t entries, const std::string& reason) {
   post(self, gst_structure_new("llamavid-memory", "action", G_TYPE_STRING, action, "path",
-                               G_TYPE_STRING, valid_utf8(path).c_str(), "success", G_TYPE_BOOLEAN,
+                               G_TYPE_STRING, make_valid_utf8(path).c_str(), "success", G_TYPE_BOOLEAN,
                                success ? TRUE : FALSE, "entries", G_TYPE_UINT64,
                                static_cast<guint64>(entries), "reason", G_TYPE_STRING,
-                               valid_utf8(reason).c_str(), nullptr));
+                               make_valid_utf8(reason).c_str(), nullptr));
 }
 
 // A save or a load through `run`, reported on the bus; false when it failed.

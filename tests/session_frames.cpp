@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "frame.h"
-#include "session.h"
+#include "stream/session.h"
+#include "vision/frame.h"
 
 namespace llamavid::test {
 

@@ -1,8 +1,8 @@
 // config.json parsing: released keys, tiny-model objects, and clear errors for bad files.
 #include <gtest/gtest.h>
 
-#include "config.h"
-#include "error.h"
+#include "core/config.h"
+#include "core/error.h"
 #include "test_util.h"
 
 using namespace llamavid;

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "error.h"
-#include "generate.h"
-#include "llama.h"
-#include "safetensors.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "model/generate.h"
+#include "model/llama.h"
 #include "test_util.h"
-#include "weights.h"
 
 using namespace llamavid;
 

@@ -1,11 +1,11 @@
-// KVCache: storing, growth without per-token reallocation, truncation, forking, errors.
+// KVCache: storing, growth without per-token reallocation, truncation, errors.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <set>
 
-#include "error.h"
-#include "kv_cache.h"
+#include "core/error.h"
+#include "model/kv_cache.h"
 
 using namespace llamavid;
 
@@ -113,23 +113,6 @@ TEST(KVCache, ClearReleasesStorage) {
   EXPECT_EQ(cache.length(), 0);
   EXPECT_EQ(cache.bytes(), 0);
   EXPECT_EQ(cache.keys(0).size(2), 0);
-}
-
-// A clone holds the same positions in its own storage: changing one leaves the other intact.
-TEST(KVCache, CloneIsDeep) {
-  auto cache = make_cache();
-  auto a = block(4, 0);
-  append(cache, a);
-  KVCache fork = cache.clone();
-  EXPECT_EQ(fork.length(), 4);
-  EXPECT_EQ(fork.capacity(), cache.capacity());
-  EXPECT_NE(fork.keys(0).data_ptr(), cache.keys(0).data_ptr());
-
-  fork.truncate(1);
-  append(fork, block(3, 900));
-  EXPECT_TRUE(torch::equal(cache.keys(0), a));
-  EXPECT_TRUE(torch::equal(cache.values(1), -a));
-  EXPECT_FALSE(torch::equal(fork.keys(0), a));
 }
 
 // bytes() counts the allocated keys and values of every layer.

@@ -3,8 +3,8 @@
 
 #include <torch/torch.h>
 
-#include "error.h"
-#include "memory.h"
+#include "core/error.h"
+#include "stream/memory.h"
 
 using namespace llamavid;
 

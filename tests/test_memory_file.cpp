@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "memory_file.h"
-#include "model.h"
-#include "safetensors.h"
-#include "session.h"
+#include "io/safetensors.h"
+#include "model/model.h"
 #include "session_frames.h"
+#include "stream/memory_file.h"
+#include "stream/session.h"
 #include "test_util.h"
 
 extern char** environ;

@@ -4,10 +4,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "error.h"
-#include "preprocess.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
 #include "test_util.h"
+#include "vision/preprocess.h"
 
 using namespace llamavid;
 

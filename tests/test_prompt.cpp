@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <memory>
 
-#include "error.h"
-#include "prompt.h"
-#include "sentencepiece_tokenizer.h"
+#include "core/error.h"
 #include "test_util.h"
+#include "text/prompt.h"
+#include "text/sentencepiece_tokenizer.h"
 
 using namespace llamavid;
 

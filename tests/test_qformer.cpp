@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "error.h"
-#include "qformer.h"
-#include "safetensors.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "model/qformer.h"
 #include "test_util.h"
-#include "weights.h"
 
 using namespace llamavid;
 

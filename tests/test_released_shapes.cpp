@@ -4,8 +4,8 @@
 
 #include <map>
 
-#include "config.h"
-#include "model.h"
+#include "core/config.h"
+#include "model/model.h"
 
 using namespace llamavid;
 

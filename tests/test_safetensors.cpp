@@ -9,10 +9,10 @@
 #include <fstream>
 #include <random>
 
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/torch_checkpoint.h"
 #include "test_util.h"
-#include "torch_checkpoint.h"
 
 using namespace llamavid;
 namespace fs = std::filesystem;

@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include "error.h"
-#include "sampler.h"
+#include "core/error.h"
+#include "model/sampler.h"
 
 using namespace llamavid;
 

@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.h"
-#include "prompt.h"
-#include "sentencepiece_tokenizer.h"
+#include "core/error.h"
 #include "test_util.h"
+#include "text/prompt.h"
+#include "text/sentencepiece_tokenizer.h"
 
 using namespace llamavid;
 using nlohmann::json;
@@ -221,44 +221,21 @@ TEST_F(TinyModel, OutOfRangeIdThrows) {
   EXPECT_THROW(tokenizer_->decode({kImageTokenIndex}), Error);
 }
 
-// Streaming pieces join to the full decode and never carry half a character.
-TEST_F(TinyModel, StreamingDecodeHoldsSplitCharacters) {
+// Byte-fallback pieces decode to the characters they spell: the text comes back whole.
+TEST_F(TinyModel, DecodeJoinsByteFallbackCharacters) {
   const std::string text = "emoji 🎬🙂 and café, done";
-  const std::vector<int64_t> ids = tokenizer_->encode(text);
-  StreamingDecoder stream(*tokenizer_);
-  std::string joined;
-  for (int64_t id : ids) {
-    const std::string piece = stream.push(id);
-    EXPECT_EQ(piece.find("\xEF\xBF\xBD"), std::string::npos) << "piece carries U+FFFD";
-    joined += piece;
-  }
-  joined += stream.finish();
-  EXPECT_EQ(joined, text);
-  EXPECT_EQ(stream.ids(), ids);
+  EXPECT_EQ(tokenizer_->decode(tokenizer_->encode(text)), text);
 }
 
-// The 4-byte emoji appears only once its last byte piece arrives.
-TEST_F(TinyModel, StreamingDecodeEmitsCharacterWhenComplete) {
+// The 4-byte emoji appears once its last byte piece is there; before, each byte of the
+// unfinished character reads as U+FFFD.
+TEST_F(TinyModel, DecodeShowsCharacterWhenComplete) {
   std::vector<int64_t> ids = tokenizer_->encode("🎬");
   // Dummy-prefix piece, then the emoji's 4 byte pieces (it is not in the training corpus).
   ASSERT_GE(ids.size(), 4u);
-  StreamingDecoder stream(*tokenizer_);
-  std::string out;
-  for (size_t i = 0; i + 1 < ids.size(); ++i) out += stream.push(ids[i]);
-  EXPECT_EQ(out, "");
-  EXPECT_EQ(stream.push(ids.back()), "🎬");
-  EXPECT_EQ(stream.finish(), "");
-}
-
-// An answer cut inside a character still yields everything at finish, as a full decode.
-TEST_F(TinyModel, StreamingFinishFlushesIncompleteCharacter) {
-  std::vector<int64_t> ids = tokenizer_->encode("ok 🎬");
-  ids.pop_back();  // drop the emoji's last byte piece
-  StreamingDecoder stream(*tokenizer_);
-  std::string out;
-  for (int64_t id : ids) out += stream.push(id);
-  EXPECT_EQ(out, "ok ");
-  EXPECT_EQ(out + stream.finish(), tokenizer_->decode(ids));
+  EXPECT_EQ(tokenizer_->decode(ids), "🎬");
+  ids.pop_back();
+  EXPECT_EQ(tokenizer_->decode(ids), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 // A missing model file is an Error naming the path.
@@ -339,15 +316,15 @@ TEST(LlamaTokenizer, ImageChunkKeepsDummyPrefix) {
             (std::vector<int64_t>{1, -200, 29871, 13, 5618, 338, 10464, 29973}));
 }
 
-// The real LLaMA tokenizer: streamed byte pieces of an emoji decode to the emoji.
-TEST(LlamaTokenizer, StreamsEmoji) {
+// The real LLaMA tokenizer: the byte pieces of an emoji decode to the emoji, and an answer cut
+// inside it shows U+FFFD for each byte it has.
+TEST(LlamaTokenizer, DecodesEmojiBytes) {
   auto tok = llama_tokenizer();
   SKIP_WITHOUT_LLAMA(tok);
   // "café 🎬" = ▁c afé ▁ <0xF0> <0x9F> <0x8E> <0xAC>
-  const std::vector<int64_t> ids = {274, 28059, 29871, 243, 162, 145, 175};
+  std::vector<int64_t> ids = {274, 28059, 29871, 243, 162, 145, 175};
   EXPECT_EQ(tok->encode("café 🎬"), ids);
-  StreamingDecoder stream(*tok);
-  std::vector<std::string> pieces;
-  for (int64_t id : ids) pieces.push_back(stream.push(id));
-  EXPECT_EQ(pieces, (std::vector<std::string>{"c", "afé", " ", "", "", "", "🎬"}));
+  EXPECT_EQ(tok->decode(ids), "café 🎬");
+  ids.pop_back();
+  EXPECT_EQ(tok->decode(ids), "café \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }

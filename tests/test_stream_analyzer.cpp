@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "stream_analyzer.h"
+#include "stream/stream_analyzer.h"
 #include "test_util.h"
 
 using namespace llamavid;

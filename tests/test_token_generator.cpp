@@ -7,12 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "error.h"
-#include "safetensors.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "model/prompt_embeddings.h"
+#include "model/token_generator.h"
 #include "test_util.h"
-#include "token_generator.h"
-#include "weights.h"
 
 using namespace llamavid;
 
@@ -91,7 +92,12 @@ void expect_parity(const std::string& name, const Case& c, int64_t content_per_f
   auto text_q = m->text_queries(features, f["input_ids"], f["attention_mask"]);
   EXPECT_LE(max_diff(text_q, f["text_queries"]), 1e-4);
   EXPECT_LE(max_diff(m->context_tokens(f["text_queries"], patches), f["context"]), 1e-4);
-  auto tokens = m->frame_tokens(features, f["input_ids"], f["attention_mask"]);
+  // Every token of every frame in prompt order (context, content...), from the EVA output with
+  // CLS or from long-video features without it, by the same rule.
+  auto context = m->context_tokens(m->text_queries(features, f["input_ids"], f["attention_mask"]),
+                                   patches);
+  auto tokens = entry_rows(context, m->content_tokens(patches))
+                    .reshape({c.frames, 1 + content_per_frame, -1});
   EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{c.frames, 1 + content_per_frame, 48}));
   EXPECT_LE(max_diff(tokens, f["tokens"]), 1e-4);
 }

@@ -7,10 +7,10 @@
 #include <random>
 #include <sstream>
 
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/torch_checkpoint.h"
 #include "test_util.h"
-#include "torch_checkpoint.h"
 
 using namespace llamavid;
 

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "error.h"
-#include "safetensors.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
 #include "test_util.h"
-#include "vision_encoder.h"
-#include "weights.h"
+#include "vision/vision_encoder.h"
 
 using namespace llamavid;
 

@@ -5,11 +5,11 @@
 
 #include <filesystem>
 
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/torch_checkpoint.h"
+#include "io/weights.h"
 #include "test_util.h"
-#include "torch_checkpoint.h"
-#include "weights.h"
 
 using namespace llamavid;
 namespace fs = std::filesystem;

@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.h"
+#include "core/error.h"
 #include "test_util.h"
-#include "wordpiece_tokenizer.h"
+#include "text/wordpiece_tokenizer.h"
 
 using namespace llamavid;
 

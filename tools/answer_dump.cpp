@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "answer_tensors.h"
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "stream/answer_tensors.h"
 
 namespace llamavid {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "session.h"
+#include "stream/session.h"
 
 namespace llamavid {
 

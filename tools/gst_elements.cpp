@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "error.h"
+#include "core/error.h"
 
 namespace llamavid {
 

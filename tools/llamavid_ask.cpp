@@ -8,13 +8,13 @@
 
 #include "answer_dump.h"
 #include "cli_args.h"
-#include "default_model.h"
-#include "error.h"
-#include "model.h"
-#include "preprocess.h"
-#include "session.h"
+#include "core/default_model.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "stream/session.h"
 #include "video_asker.h"
 #include "video_dump.h"
+#include "vision/preprocess.h"
 
 using namespace llamavid;
 
@@ -27,10 +27,11 @@ const char* kUsage =
     "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
     "                    [QUESTION]\n";
 
-// --context-mode, checked ("" when it is not given: the session's or element's default).
-std::string context_mode(const CliArgs& args) {
-  const std::string mode = args.value("context-mode", "");
-  if (args.has("context-mode") && mode != "exact" && mode != "standing")
+// --context-mode, checked (unset when it is not given: the session's or element's default).
+std::optional<ContextMode> context_mode(const CliArgs& args) {
+  if (!args.has("context-mode")) return std::nullopt;
+  ContextMode mode;
+  if (!parse_context_mode(args.value("context-mode", ""), mode))
     throw UsageError("--context-mode must be exact or standing");
   return mode;
 }
@@ -40,7 +41,7 @@ SessionOptions session_options(const CliArgs& args) {
   o.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
   o.temperature = args.number("temperature", 0.0);
   o.seed = args.integer("seed", 0);
-  if (args.has("context-mode")) o.context_mode = context_mode(args);
+  if (auto mode = context_mode(args)) o.context_mode = *mode;
   return o;
 }
 

@@ -8,10 +8,10 @@
 #include <set>
 
 #include "cli_args.h"
-#include "error.h"
-#include "model.h"
-#include "safetensors.h"
-#include "weights.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "model/model.h"
 
 namespace fs = std::filesystem;
 using namespace llamavid;

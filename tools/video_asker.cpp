@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "core/utf8.h"
 #include "gst_elements.h"
 #include "video_pipeline.h"
 
@@ -63,8 +64,8 @@ class ElementAsker {
       g_object_set(e, "max-new-tokens", static_cast<guint>(*options_.max_new_tokens), nullptr);
     if (options_.temperature) g_object_set(e, "temperature", *options_.temperature, nullptr);
     if (options_.seed) g_object_set(e, "seed", static_cast<guint64>(*options_.seed), nullptr);
-    if (!options_.context_mode.empty())
-      gst_util_set_object_arg(G_OBJECT(e), "context-mode", options_.context_mode.c_str());
+    if (options_.context_mode)
+      gst_util_set_object_arg(G_OBJECT(e), "context-mode", context_mode_name(*options_.context_mode));
     // The question is asked at EOS in any case: on a file that is the plan, on a live source it
     // answers a stream that ends before --after.
     if (!options_.question.empty()) {
@@ -153,9 +154,7 @@ class ElementAsker {
 }  // namespace
 
 std::string answer_line(const std::string& text) {
-  gchar* valid = g_utf8_make_valid(text.data(), static_cast<gssize>(text.size()));
-  std::string line = valid;
-  g_free(valid);
+  std::string line = make_valid_utf8(text);
   std::replace(line.begin(), line.end(), '\n', ' ');
   std::replace(line.begin(), line.end(), '\r', ' ');
   return line;

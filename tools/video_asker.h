@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "stream/session.h"
+
 namespace llamavid {
 
 struct VideoAskOptions {
@@ -18,7 +20,7 @@ struct VideoAskOptions {
   std::optional<unsigned> max_new_tokens;
   std::optional<double> temperature;
   std::optional<uint64_t> seed;
-  std::string context_mode;  // "exact" or "standing"; empty: the element's default
+  std::optional<ContextMode> context_mode;
   double after_s = 10.0;  // live sources: stream seconds before the question is asked
   bool interactive = false;
 };

@@ -8,10 +8,10 @@
 #include <gst/video/video.h>
 
 #include "answer_dump.h"
-#include "default_model.h"
-#include "error.h"
-#include "model.h"
-#include "session.h"
+#include "core/default_model.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "stream/session.h"
 #include "video_pipeline.h"
 
 namespace llamavid {
@@ -82,7 +82,7 @@ class DumpAsker {
     if (options_.max_new_tokens) s.max_new_tokens = *options_.max_new_tokens;
     if (options_.temperature) s.temperature = *options_.temperature;
     if (options_.seed) s.seed = *options_.seed;
-    if (!options_.context_mode.empty()) s.context_mode = options_.context_mode;
+    if (options_.context_mode) s.context_mode = *options_.context_mode;
     return s;
   }
 

@@ -8,7 +8,7 @@
 
 #include <glib-unix.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "gst_elements.h"
 
 namespace llamavid {

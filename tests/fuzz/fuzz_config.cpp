@@ -1,7 +1,7 @@
 // Fuzz target: arbitrary text as config.json. Parsing either fails with Error or yields a
 // configuration whose derived sizes can be computed.
-#include "config.h"
-#include "error.h"
+#include "core/config.h"
+#include "core/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

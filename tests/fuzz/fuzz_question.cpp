@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "model.h"
-#include "session.h"
+#include "model/model.h"
+#include "stream/session.h"
 
 namespace {
 

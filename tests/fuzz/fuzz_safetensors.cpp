@@ -2,9 +2,9 @@
 // yields tensors whose every byte can be read.
 #include <torch/torch.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "fuzz_util.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   llamavid::fuzz::MemoryFile file(data, size);

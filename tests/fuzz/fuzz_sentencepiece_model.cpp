@@ -1,6 +1,6 @@
 // Fuzz target: arbitrary bytes as a SentencePiece tokenizer.model. Loading either fails with
 // Error or gives a tokenizer that encodes and decodes sample text within its vocabulary.
-#include "error.h"
+#include "core/error.h"
 #include "fuzz_util.h"
 #include "tokenizer_checks.h"
 

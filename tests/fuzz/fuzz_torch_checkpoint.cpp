@@ -2,9 +2,9 @@
 // fails with Error or yields tensors whose every element can be read.
 #include <torch/torch.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "fuzz_util.h"
-#include "torch_checkpoint.h"
+#include "io/torch_checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   llamavid::fuzz::MemoryFile file(data, size);

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "default_model.h"
+#include "core/default_model.h"
 
 namespace llamavid::fuzz {
 

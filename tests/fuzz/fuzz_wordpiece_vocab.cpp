@@ -1,6 +1,6 @@
 // Fuzz target: arbitrary bytes as a WordPiece vocab.txt. Loading either fails with Error or
 // gives a tokenizer whose encodings of sample text are well formed.
-#include "error.h"
+#include "core/error.h"
 #include "fuzz_util.h"
 #include "tokenizer_checks.h"
 

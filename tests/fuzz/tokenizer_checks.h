@@ -3,13 +3,13 @@
 
 #include <string>
 
-#include "sentencepiece_tokenizer.h"
-#include "wordpiece_tokenizer.h"
+#include "text/sentencepiece_tokenizer.h"
+#include "text/wordpiece_tokenizer.h"
 
 namespace llamavid::fuzz {
 
-// Encodes `text`, then checks every id lies in the vocabulary and that streaming the ids
-// through a StreamingDecoder gives the same text as one decode.
+// Encodes `text`, then checks every id lies in the vocabulary and that decoding them gives
+// valid UTF-8.
 void check_sentencepiece(const SentencePieceTokenizer& tokenizer, const std::string& text);
 
 // Encodes `text` with `max_length` and checks [CLS] ... [SEP], the length limit and every id.

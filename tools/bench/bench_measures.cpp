@@ -7,7 +7,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "vision_encoder.h"
+#include "vision/vision_encoder.h"
 
 namespace llamavid::bench {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "config.h"
+#include "core/config.h"
 
 namespace llamavid::bench {
 

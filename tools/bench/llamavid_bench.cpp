@@ -17,13 +17,13 @@
 
 #include "bench_measures.h"
 #include "cli_args.h"
-#include "default_model.h"
-#include "error.h"
-#include "model.h"
-#include "preprocess.h"
+#include "core/default_model.h"
+#include "core/error.h"
+#include "model/model.h"
 #include "render.h"
-#include "session.h"
-#include "stream_analyzer.h"
+#include "stream/session.h"
+#include "stream/stream_analyzer.h"
+#include "vision/preprocess.h"
 #include "world.h"
 
 using namespace llamavid;
@@ -411,7 +411,9 @@ int run(int argc, char** argv) {
     throw UsageError("--repeats and --batch must be at least 1, 1 <= --min-cut <= --max-cut");
 
   SessionOptions options;
-  options.context_mode = args.value("context-mode", options.context_mode);
+  if (args.has("context-mode") &&
+      !parse_context_mode(args.value("context-mode", ""), options.context_mode))
+    throw UsageError("--context-mode must be exact or standing");
   options.max_memory_bytes = static_cast<int64_t>(
       args.integer("max-memory-bytes", static_cast<uint64_t>(options.max_memory_bytes)));
   options.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
@@ -428,7 +430,7 @@ int run(int argc, char** argv) {
                   {"fp32_peak_gflops", peak32},
                   {"bf16_peak_gflops", peak16}};
   r["config"] = {{"model", model_dir},
-                 {"context_mode", options.context_mode},
+                 {"context_mode", context_mode_name(options.context_mode)},
                  {"max_memory_bytes", options.max_memory_bytes},
                  {"max_new_tokens", options.max_new_tokens},
                  {"question", question},
@@ -456,7 +458,7 @@ int run(int argc, char** argv) {
   {
     Session session(model, options);
     ours = run_stream(session, hours, cap_hours, question, repeats, batch, seed, min_cut, max_cut,
-                      width, height, options.context_mode.c_str());
+                      width, height, context_mode_name(options.context_mode));
   }
   r["frames_per_s"] = ours.frames_per_s;
   r["frames_per_cpu_s"] = ours.frames_per_cpu_s;
@@ -481,7 +483,7 @@ int run(int argc, char** argv) {
 
   if (!args.has("no-llamavid-way")) {
     SessionOptions way = options;
-    way.context_mode = "exact";
+    way.context_mode = ContextMode::Exact;
     way.merge_threshold = 0.0;  // never merges
     way.max_memory_bytes = 0;   // keeps every frame's features the context can hold
     Session session(model, way);

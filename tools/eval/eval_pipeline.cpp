@@ -7,7 +7,7 @@
 
 #include <gst/app/gstappsrc.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "gst_elements.h"
 
 namespace llamavid::eval {

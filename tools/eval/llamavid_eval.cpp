@@ -27,7 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <ATen/Parallel.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "eval_pipeline.h"
 #include "questions.h"
 #include "render.h"
@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
                    o.modes[m] + ")";
       std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %s, fed in %.1f s, "
                   "%zu questions answered in %.1f s\n",
-                  static_cast<long long>(i), clock_text(stream.length_s()).c_str(),
+                  static_cast<long long>(i), format_clock(stream.length_s() * 1000000000).c_str(),
                   stream.segments.size(), w, h, 1.0 / interval, entries.c_str(), fed_s,
                   questions.size(), asked_s);
 

@@ -1,9 +1,9 @@
 #include "examples.h"
 
-#include "error.h"
-#include "memory.h"
-#include "prompt.h"
-#include "prompt_embeddings.h"
+#include "core/error.h"
+#include "model/prompt_embeddings.h"
+#include "stream/memory.h"
+#include "text/prompt.h"
 
 namespace llamavid::world {
 
@@ -77,7 +77,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     auto features = torch::stack(feats);  // [T, M, Cv]
     auto content = torch::stack(contents);  // [T, K, C]
     const int64_t slots = 1 + content.size(1);
-    const FrameLayout layout = entry_layout(spans_ns, "span", slots);
+    const FrameLayout layout = entry_layout(spans_ns, TimeMarkers::Span, slots);
     auto patch = tokens->prompt_features(features);
     auto context_for = [&](const std::string& text) {  // -> [T, C]
       auto bert_ids = src.bert->encode(text, src.config->qformer.max_text_length);
@@ -94,7 +94,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       while (!make_question(rng, pick_category(o, rng), stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
       auto context = standing_context.defined() ? standing_context : context_for(question.text);
-      auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
+      auto visual = entry_rows(context, content);
       auto prompt = build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, layout);
       auto prompt_embeds = splice_visual(llm, prompt, visual, 1);  // [P, C]
       std::vector<int64_t> answer = src.tokenizer->encode(question.answer);

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "preprocess.h"
+#include "io/safetensors.h"
 #include "render.h"
-#include "safetensors.h"
+#include "vision/preprocess.h"
 #include "world.h"
 
 namespace llamavid::world {

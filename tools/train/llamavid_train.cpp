@@ -30,13 +30,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "examples.h"
 #include "frame_bank.h"
-#include "model.h"
-#include "prompt.h"
+#include "io/safetensors.h"
+#include "model/model.h"
 #include "questions.h"
-#include "safetensors.h"
+#include "text/prompt.h"
 #include "train_state.h"
 #include "world.h"
 
@@ -134,10 +134,8 @@ void write_corpus(const Options& o) {
     const Stream s = stream_with_segments(rng, 2 + static_cast<int64_t>(rng() % 30));
     FrameLayout layout;
     for (const auto& span : sampled_spans(s, 1.0))
-      layout.text_after_frame.push_back("[" + clock_text(span.first_ns / 1000000000) + "-" +
-                                        clock_text(span.last_ns / 1000000000) + ", " +
-                                        clock_text((span.last_ns - span.first_ns) / 1000000000) +
-                                        "]");
+      layout.text_after_frame.push_back(
+          format_time_marker(TimeMarkers::Span, span.first_ns, span.last_ns));
     Question q;
     make_question(rng, static_cast<Category>(rng() % kNumCategories), s, 1.0, q);
     std::string text = build_prompt(q.text, PromptStyle::Movie, layout);

@@ -9,6 +9,8 @@ namespace llamavid::world {
 
 namespace {
 
+constexpr int64_t kNs = 1000000000;  // per second
+
 const char* const kCategoryNames[kNumCategories] = {
     "now", "at", "order", "presence", "first", "last", "duration", "count", "describe",
     "off-topic"};
@@ -104,7 +106,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       const int64_t seg = spans[pick(rng, static_cast<int64_t>(spans.size()))].segment;
       const Segment& s = stream.segments[seg];
       const int64_t t = s.start_s + pick(rng, s.length_s());
-      out.text = "What was on screen at " + clock_text(t) + "?";
+      out.text = "What was on screen at " + format_clock(t * kNs) + "?";
       out.answer = label(s.cls);
       return true;
     }
@@ -144,7 +146,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       }
       out.text = std::string("When did ") + label(cls) +
                  (category == Category::First ? " first appear?" : " last appear?");
-      out.answer = clock_text(chosen->first_ns / 1000000000);
+      out.answer = format_clock(chosen->first_ns);
       out.value = stream.segments[chosen->segment].start_s;
       return true;
     }
@@ -156,7 +158,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       const int64_t seg = choices[pick(rng, static_cast<int64_t>(choices.size()))];
       const SampledSpan& s = span_of[seg];
       out.text = "How long was " + label(stream.segments[seg].cls) + " on screen?";
-      out.answer = clock_text((s.last_ns - s.first_ns) / 1000000000);
+      out.answer = format_clock(s.last_ns - s.first_ns);
       out.value = stream.segments[seg].length_s();
       return true;
     }
@@ -183,7 +185,8 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
                    pick(rng, std::max<int64_t>(1, (spans[last].last_ns - spans[last].first_ns) /
                                                       1000000000 + 1));
       if (to <= from) to = from + 1;
-      out.text = "What was on screen between " + clock_text(from) + " and " + clock_text(to) + "?";
+      out.text = "What was on screen between " + format_clock(from * kNs) + " and " +
+                 format_clock(to * kNs) + "?";
       for (int64_t i = first; i <= last; ++i) {
         if (i > first) out.answer += ", ";
         out.answer += label(stream.segments[spans[i].segment].cls);
@@ -227,9 +230,7 @@ std::vector<std::string> corpus_lines(std::mt19937_64& rng, int64_t streams) {
       lines.push_back(q.answer);
     }
     for (const auto& span : sampled_spans(s, 1.0))
-      lines.push_back("[" + clock_text(span.first_ns / 1000000000) + "-" +
-                      clock_text(span.last_ns / 1000000000) + ", " +
-                      clock_text((span.last_ns - span.first_ns) / 1000000000) + "]");
+      lines.push_back(format_time_marker(TimeMarkers::Span, span.first_ns, span.last_ns));
   }
   for (const auto& q : off_topic_questions()) lines.push_back(q);
   return lines;

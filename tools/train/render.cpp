@@ -3,7 +3,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
-#include "error.h"
+#include "core/error.h"
 
 namespace llamavid::world {
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "io/safetensors.h"
 
 namespace fs = std::filesystem;
 

@@ -107,13 +107,6 @@ std::vector<SampledSpan> sampled_spans(const Stream& stream, double interval_s) 
   return out;
 }
 
-std::string clock_text(int64_t seconds) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
-                static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
-  return buf;
-}
-
 bool parse_clock(const std::string& text, int64_t& seconds) {
   long long a = 0, b = 0, c = 0;
   char tail = 0;

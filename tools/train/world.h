@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "text/time_marker.h"  // format_clock, format_time_marker: the clock text of markers
+
 namespace llamavid::world {
 
 // One class of picture the model names: its answer text and the videotestsrc properties of
@@ -61,8 +63,6 @@ struct SampledSpan {
 };
 std::vector<SampledSpan> sampled_spans(const Stream& stream, double interval_s);
 
-// "hh:mm:ss" of whole seconds (as lib's format_clock).
-std::string clock_text(int64_t seconds);
 // Parses "hh:mm:ss" (or "mm:ss", or plain seconds); false when the text is none of these.
 bool parse_clock(const std::string& text, int64_t& seconds);
 

@@ -1,0 +1,51 @@
+#include "core/utf8.h"
+
+namespace llamavid {
+
+size_t utf8_char_length(const std::string& s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto trail = [&](size_t k) { return (byte(k) & 0xC0) == 0x80; };
+  const auto scalar = [](char32_t c) { return c < 0xD800 || (c >= 0xE000 && c <= 0x10FFFF); };
+  const size_t left = s.size() - i;
+  const unsigned char c0 = byte(0);
+  if (c0 < 0x80) return 1;
+  if (left >= 2 && (c0 & 0xE0) == 0xC0) {
+    const char32_t c = ((c0 & 0x1Fu) << 6) | (byte(1) & 0x3Fu);
+    if (trail(1) && c >= 0x80 && scalar(c)) return 2;
+  } else if (left >= 3 && (c0 & 0xF0) == 0xE0) {
+    const char32_t c = ((c0 & 0x0Fu) << 12) | ((byte(1) & 0x3Fu) << 6) | (byte(2) & 0x3Fu);
+    if (trail(1) && trail(2) && c >= 0x800 && scalar(c)) return 3;
+  } else if (left >= 4 && (c0 & 0xF8) == 0xF0) {
+    const char32_t c = ((c0 & 0x07u) << 18) | ((byte(1) & 0x3Fu) << 12) |
+                       ((byte(2) & 0x3Fu) << 6) | (byte(3) & 0x3Fu);
+    if (trail(1) && trail(2) && trail(3) && c >= 0x10000 && scalar(c)) return 4;
+  }
+  return 0;
+}
+
+bool is_valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8_char_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string make_valid_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8_char_length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+}  // namespace llamavid

@@ -1,0 +1,17 @@
+// UTF-8 validity as SentencePiece decodes it: no truncated sequence, no overlong form, no
+// surrogate, nothing above U+10FFFF. Questions are checked with it, the tokenizer decodes with
+// it and every text the element or a tool emits passes through make_valid_utf8.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace llamavid {
+
+// Length (1 to 4) of the valid character starting at s[i], or 0 when the bytes there are not one.
+size_t utf8_char_length(const std::string& s, size_t i);
+bool is_valid_utf8(const std::string& s);
+// `s` with each byte that starts no valid character replaced by U+FFFD.
+std::string make_valid_utf8(const std::string& s);
+
+}  // namespace llamavid

@@ -1,0 +1,143 @@
+#include "model/model.h"
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "io/weights.h"
+
+namespace fs = std::filesystem;
+
+namespace llamavid {
+
+namespace {
+
+void append_named(std::vector<std::pair<std::string, torch::Tensor>>& out,
+                  const torch::nn::Module& module, const std::string& prefix) {
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    out.emplace_back(prefix + item.key(), item.value());
+}
+
+torch::ScalarType resolve_dtype(const std::string& dtype, const torch::Device& device) {
+  if (dtype == "auto") return device.is_cuda() ? torch::kFloat16 : torch::kFloat32;
+  if (dtype == "float32") return torch::kFloat32;
+  if (dtype == "float16") return torch::kFloat16;
+  if (dtype == "bfloat16") return torch::kBFloat16;
+  throw Error("unknown dtype '" + dtype + "' (use auto, float32, float16 or bfloat16)");
+}
+
+std::string require_file(const fs::path& dir, const std::string& name, const std::string& what) {
+  fs::path p = dir / name;
+  if (!fs::is_regular_file(p))
+    throw Error(dir.string() + ": " + what + " '" + name + "' is missing");
+  return p.string();
+}
+
+}  // namespace
+
+ModelModules::ModelModules(const ModelConfig& config, int64_t num_query,
+                           const torch::TensorOptions& options)
+    : vision(config.vision, options),
+      tokens(config, num_query, options),
+      llm(config.llm, options) {
+  vision->eval();
+  tokens->eval();
+  llm->eval();
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ModelModules::named_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  append_named(out, *vision, kVisionPrefix);
+  append_named(out, *tokens, kTokenGeneratorPrefix);
+  append_named(out, *llm, kLlamaPrefix);
+  return out;
+}
+
+bool is_ignorable_tensor(const std::string& name) {
+  auto ends_with = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with("rotary_emb.inv_freq") || ends_with("embeddings.position_ids");
+}
+
+torch::Device resolve_device(const std::string& device) {
+  if (device == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0)
+                                                           : torch::Device(torch::kCPU);
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error("device '" + device + "': this build of libtorch has no usable CUDA device");
+    int index = 0;
+    if (device.size() > 5) {
+      try {
+        size_t used = 0;
+        index = std::stoi(device.substr(5), &used);
+        if (used != device.size() - 5) throw std::invalid_argument("tail");
+      } catch (const std::exception&) {
+        throw Error("device '" + device + "': expected cuda:N");
+      }
+    }
+    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
+      throw Error("device '" + device + "': there are " +
+                  std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw Error("unknown device '" + device + "' (use auto, cpu, cuda or cuda:N)");
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptions& options) {
+  const fs::path root(dir);
+  if (!fs::is_directory(root)) throw Error("model directory '" + dir + "' does not exist");
+
+  std::shared_ptr<Model> m(new Model());
+  m->dir_ = dir;
+  m->config_ = load_config(require_file(root, "config.json", "the configuration"));
+  m->device_ = resolve_device(options.device);
+  m->dtype_ = resolve_dtype(options.dtype, m->device_);
+
+  m->tokenizer_ = std::make_unique<SentencePieceTokenizer>(
+      require_file(root, "tokenizer.model", "the LLaMA tokenizer"));
+  m->bert_tokenizer_ = std::make_unique<WordPieceTokenizer>(
+      require_file(root, "vocab.txt", "the Q-Former vocabulary"));
+  const ModelConfig& c = m->config_;
+  if (m->tokenizer_->vocab_size() > c.llm.vocab_size)
+    throw Error(dir + ": tokenizer.model has " + std::to_string(m->tokenizer_->vocab_size()) +
+                " pieces but the model only " + std::to_string(c.llm.vocab_size));
+  // vocab.txt plus the appended [DEC] must fill the Q-Former's embedding.
+  if (m->bert_tokenizer_->vocab_size() != c.qformer.vocab_size)
+    throw Error(dir + ": vocab.txt gives " + std::to_string(m->bert_tokenizer_->vocab_size()) +
+                " ids with [DEC] but the Q-Former has " + std::to_string(c.qformer.vocab_size));
+
+  WeightSet weights = WeightSet::open(dir);
+  const std::string query_name = std::string(kTokenGeneratorPrefix) + "vlm_att_query";
+  if (!weights.contains(query_name))
+    throw Error(dir + ": tensor '" + query_name + "' is missing from the weights");
+  // The query count is the tensor's, as in LLaMA-VID (num_qformer is never read).
+  m->num_query_ = weights.get(query_name).size(1);
+
+  m->modules_ = std::make_unique<ModelModules>(c, m->num_query_, m->options());
+  std::set<std::string> consumed;
+  for (const auto& n : load_into(*m->modules_->vision, weights, kVisionPrefix)) consumed.insert(n);
+  for (const auto& n : load_into(*m->modules_->tokens, weights, kTokenGeneratorPrefix))
+    consumed.insert(n);
+  for (const auto& n : load_into(*m->modules_->llm, weights, kLlamaPrefix)) consumed.insert(n);
+  for (const auto& name : weights.names())
+    if (is_ignorable_tensor(name)) consumed.insert(name);
+  require_all_consumed(weights, consumed);
+  return m;
+}
+
+std::shared_ptr<const Model> Model::shared(const std::string& dir, const LoadOptions& options) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<const Model>> loaded;
+  const std::string key = fs::weakly_canonical(dir).string() + "|" + options.device + "|" +
+                          options.dtype;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto existing = loaded[key].lock()) return existing;
+  auto model = load(dir, options);
+  loaded[key] = model;
+  return model;
+}
+
+}  // namespace llamavid

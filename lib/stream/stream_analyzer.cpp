@@ -1,0 +1,393 @@
+#include "stream/stream_analyzer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "model/model.h"
+
+namespace llamavid {
+
+namespace {
+
+constexpr int64_t kNoPts = std::numeric_limits<int64_t>::min();
+
+bool is_420(PixelFormat f) { return f == PixelFormat::I420 || f == PixelFormat::NV12; }
+
+int plane_count(PixelFormat f) {
+  switch (f) {
+    case PixelFormat::I420:
+      return 3;
+    case PixelFormat::NV12:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+// Bytes of pixel data in one row of a plane (without the stride's padding).
+size_t row_bytes(PixelFormat f, int width, int plane) {
+  const size_t w = static_cast<size_t>(width), half = (w + 1) / 2;
+  switch (f) {
+    case PixelFormat::RGB:
+    case PixelFormat::BGR:
+      return w * 3;
+    case PixelFormat::RGBA:
+    case PixelFormat::BGRx:
+    case PixelFormat::BGRA:
+      return w * 4;
+    case PixelFormat::I420:
+      return plane == 0 ? w : half;
+    case PixelFormat::NV12:
+      return plane == 0 ? w : 2 * half;
+  }
+  return 0;
+}
+
+int plane_rows(PixelFormat f, int height, int plane) {
+  return is_420(f) && plane > 0 ? (height + 1) / 2 : height;
+}
+
+}  // namespace
+
+FrameCopy FrameCopy::of(const Frame& frame, std::vector<uint8_t> storage) {
+  if (frame.width <= 0 || frame.height <= 0) throw Error("frame: empty");
+  FrameCopy c;
+  c.bytes_ = std::move(storage);
+  c.frame_ = frame;
+  if (is_420(frame.format)) {
+    if (c.frame_.width > 1) c.frame_.width &= ~1;
+    if (c.frame_.height > 1) c.frame_.height &= ~1;
+  }
+  const int planes = plane_count(frame.format);
+  size_t total = 0;
+  for (int i = 0; i < planes; ++i) {
+    if (!frame.planes[i]) throw Error("frame: plane " + std::to_string(i) + " is missing");
+    c.offsets_[i] = total;
+    total += row_bytes(frame.format, c.frame_.width, i) *
+             static_cast<size_t>(plane_rows(frame.format, c.frame_.height, i));
+  }
+  c.bytes_.resize(total);
+  for (int i = 0; i < planes; ++i) {
+    const size_t row = row_bytes(frame.format, c.frame_.width, i);
+    const int rows = plane_rows(frame.format, c.frame_.height, i);
+    for (int r = 0; r < rows; ++r)
+      std::memcpy(c.bytes_.data() + c.offsets_[i] + row * static_cast<size_t>(r),
+                  frame.planes[i] + static_cast<ptrdiff_t>(frame.strides[i]) * r, row);
+    c.frame_.strides[i] = static_cast<int>(row);
+  }
+  for (int i = 0; i < 3; ++i) c.frame_.planes[i] = nullptr;
+  return c;
+}
+
+std::vector<uint8_t> FrameCopy::release_storage() {
+  std::vector<uint8_t> bytes = std::move(bytes_);
+  *this = FrameCopy();
+  return bytes;
+}
+
+Frame FrameCopy::view() const {
+  Frame f = frame_;
+  for (int i = 0; i < plane_count(f.format); ++i) f.planes[i] = bytes_.data() + offsets_[i];
+  return f;
+}
+
+StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model,
+                               const SessionOptions& session_options,
+                               const AnalyzerOptions& options, AnalyzerCallbacks callbacks)
+    : session_(std::move(model), session_options),
+      callbacks_(std::move(callbacks)),
+      queue_size_(std::max<size_t>(options.queue_size, 1)),
+      max_batch_(std::max<size_t>(options.max_batch, 1)),
+      next_id_(std::max<uint64_t>(options.first_id, 1)),
+      last_pts_ns_(kNoPts) {}
+
+StreamAnalyzer::~StreamAnalyzer() {
+  stop();
+  cancel_leftover_questions();
+}
+
+void StreamAnalyzer::start() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (running_) return;
+  running_ = true;
+  stopping_ = false;
+  cancelled_ = false;
+  encoder_ = std::thread([this] { encoder_loop(); });
+  answerer_ = std::thread([this] { answer_loop(); });
+}
+
+void StreamAnalyzer::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!running_) return;
+    stopping_ = true;
+    cancel_locked();
+  }
+  cv_.notify_all();
+  encoder_.join();
+  answerer_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  running_ = false;
+  stopping_ = false;
+  cancelled_ = false;
+}
+
+bool StreamAnalyzer::running() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_;
+}
+
+SubmitResult StreamAnalyzer::submit_frame(FrameCopy frame, bool live) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto refused = [&] { return cancelled_ || stopping_ || !running_; };
+  if (refused()) return SubmitResult::Cancelled;
+  if (frames_.size() >= queue_size_) {
+    if (live) {
+      const uint64_t total = ++skipped_;
+      lock.unlock();
+      if (callbacks_.on_skipped) callbacks_.on_skipped(total, frame.pts_ns());
+      return SubmitResult::Skipped;
+    }
+    cv_.wait(lock, [&] { return refused() || frames_.size() < queue_size_; });
+    if (refused()) return SubmitResult::Cancelled;
+  }
+  frames_.push_back(std::move(frame));
+  ++submitted_;
+  ++accepted_;
+  lock.unlock();
+  cv_.notify_all();
+  return SubmitResult::Queued;
+}
+
+FrameCopy StreamAnalyzer::copy_frame(const Frame& frame) {
+  std::vector<uint8_t> storage;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!spare_buffers_.empty()) {
+      storage = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+    }
+  }
+  return FrameCopy::of(frame, std::move(storage));
+}
+
+bool StreamAnalyzer::skip_if_full(int64_t pts_ns) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (frames_.size() < queue_size_) return false;
+  const uint64_t total = ++skipped_;
+  lock.unlock();
+  if (callbacks_.on_skipped) callbacks_.on_skipped(total, pts_ns);
+  return true;
+}
+
+uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (id == 0) id = next_id_;
+  next_id_ = std::max(next_id_, id + 1);
+  Question q;
+  q.id = id;
+  q.text = question;
+  q.barrier = submitted_;
+  q.generation = generation_;
+  q.asked = std::chrono::steady_clock::now();
+  questions_.push_back(std::move(q));
+  lock.unlock();
+  cv_.notify_all();
+  return id;
+}
+
+uint64_t StreamAnalyzer::next_id() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_id_;
+}
+
+void StreamAnalyzer::drain() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] {
+    return !running_ || stopping_ ||
+           (frames_.empty() && !encoding_ && questions_.empty() && !answering_);
+  });
+}
+
+void StreamAnalyzer::cancel_locked() {
+  cancelled_ = true;
+  ++generation_;
+  done_ += frames_.size();
+  frames_.clear();
+}
+
+void StreamAnalyzer::cancel() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancel_locked();
+  }
+  cv_.notify_all();
+}
+
+void StreamAnalyzer::reset() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cancelled_ = false;
+}
+
+void StreamAnalyzer::clear() {
+  session_.clear_memory();
+  std::lock_guard<std::mutex> lock(mutex_);
+  accepted_ = 0;
+  encoded_ = 0;
+  skipped_ = 0;
+  last_pts_ns_ = kNoPts;
+}
+
+uint64_t StreamAnalyzer::frames_submitted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return accepted_;
+}
+
+uint64_t StreamAnalyzer::frames_encoded() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return encoded_;
+}
+
+uint64_t StreamAnalyzer::frames_skipped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return skipped_;
+}
+
+void StreamAnalyzer::set_queue_size(size_t frames) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_size_ = std::max<size_t>(frames, 1);
+  }
+  cv_.notify_all();
+}
+
+void StreamAnalyzer::set_session_options(const SessionOptions& options) {
+  session_.set_options(options);
+}
+
+SessionOptions StreamAnalyzer::session_options() const { return session_.options(); }
+uint64_t StreamAnalyzer::memory_frames() const { return session_.memory_frames(); }
+int64_t StreamAnalyzer::memory_start_ns() const { return session_.memory_start_ns(); }
+int64_t StreamAnalyzer::memory_end_ns() const { return session_.memory_end_ns(); }
+
+void StreamAnalyzer::encoder_loop() {
+  // Kept across batches, with the frames' buffers, so that a steady stream allocates nothing
+  // here.
+  std::vector<FrameCopy> batch;
+  std::vector<Frame> views;
+  batch.reserve(max_batch_);
+  views.reserve(max_batch_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || !frames_.empty(); });
+    if (stopping_) return;  // stop() has dropped the queue
+    batch.clear();
+    while (!frames_.empty() && batch.size() < max_batch_) {
+      batch.push_back(std::move(frames_.front()));
+      frames_.pop_front();
+    }
+    // Memory entries must not go back in time (a seek back, a looping source): such frames
+    // are placed at the newest time seen.
+    for (auto& f : batch) {
+      if (f.pts_ns() < last_pts_ns_) f.set_pts_ns(last_pts_ns_);
+      last_pts_ns_ = f.pts_ns();
+    }
+    encoding_ = true;
+    lock.unlock();
+    cv_.notify_all();  // room in the queue
+
+    views.clear();
+    for (const auto& f : batch) views.push_back(f.view());
+    std::string failure;
+    try {
+      session_.add_frames(views);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty() && callbacks_.on_frame_error) callbacks_.on_frame_error(failure);
+
+    lock.lock();
+    // As many spare buffers as frames can be queued and in the batch being copied.
+    for (auto& f : batch)
+      if (spare_buffers_.size() < queue_size_ + max_batch_)
+        spare_buffers_.push_back(f.release_storage());
+    encoding_ = false;
+    done_ += batch.size();
+    encoded_ += batch.size();
+    cv_.notify_all();
+  }
+}
+
+void StreamAnalyzer::answer_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || !questions_.empty(); });
+    if (questions_.empty()) return;  // stopping, nothing left to resolve
+    // The question waits for the frames queued before it (or for being cancelled).
+    cv_.wait(lock, [&] {
+      const Question& q = questions_.front();
+      return stopping_ || done_ >= q.barrier || q.generation < generation_;
+    });
+    Question q = std::move(questions_.front());
+    questions_.pop_front();
+    const bool cancelled = stopping_ || q.generation < generation_;
+    answering_ = true;
+    lock.unlock();
+    answer_one(q, cancelled);
+    lock.lock();
+    answering_ = false;
+    cv_.notify_all();
+  }
+}
+
+void StreamAnalyzer::answer_one(const Question& q, bool cancelled) {
+  auto aborted = [&] { return q.generation < generation_.load(); };
+  std::string reason;
+  Answer answer;
+  if (cancelled) {
+    reason = kCancelledReason;
+  } else {
+    try {
+      answer = session_.answer(q.text, false, aborted);
+      if (aborted()) reason = kCancelledReason;
+    } catch (const std::exception& e) {
+      reason = e.what();
+      if (reason.empty()) reason = "the question could not be answered";
+    }
+  }
+  if (!reason.empty()) {
+    if (callbacks_.on_error) callbacks_.on_error(q.id, q.text, reason);
+    return;
+  }
+  const auto latency = std::chrono::steady_clock::now() - q.asked;
+  if (callbacks_.on_answer)
+    callbacks_.on_answer(q.id, q.text, answer,
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count());
+}
+
+void StreamAnalyzer::cancel_leftover_questions() {
+  std::deque<Question> leftover;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    leftover.swap(questions_);
+  }
+  for (const auto& q : leftover)
+    if (callbacks_.on_error) callbacks_.on_error(q.id, q.text, kCancelledReason);
+}
+
+std::shared_ptr<const Model> load_shared_model(const std::string& dir, const std::string& device) {
+  LoadOptions options;
+  options.device = device;
+  return Model::shared(dir, options);
+}
+
+void StreamAnalyzer::save_memory(const std::string& path) const { session_.save_memory(path); }
+
+void StreamAnalyzer::load_memory(const std::string& path) {
+  session_.load_memory(path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (session_.memory_frames() > 0) last_pts_ns_ = std::max(last_pts_ns_, session_.memory_end_ns());
+}
+
+}  // namespace llamavid

@@ -1,0 +1,193 @@
+// One live stream analysed off the host's streaming thread: a Session fed by an encoder worker
+// (frames from a bounded queue, encoded in batches) and questioned by an answer worker
+// (questions in the order asked). Free of GStreamer and of libtorch headers, so the element
+// includes it cheaply.
+//
+// Thread safety: every method may be called from any thread. Callbacks run on the worker threads
+// (on_skipped on the submitting thread; errors for questions never started, on the thread
+// destroying the analyzer), never with an analyzer lock held, so they may call back into it.
+//
+// Guarantees:
+// - Every question gets exactly one answer or error callback, in the order asked.
+// - A question sees every frame submitted before it was asked (unless the frame was skipped or
+//   dropped by cancel()): it waits until the encoder has taken those frames into memory.
+// - submit_frame() never blocks when `live`; when the queue is full the frame is skipped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stream/session.h"
+#include "vision/frame.h"
+
+namespace llamavid {
+
+// A frame that owns its pixels: hosts copy a borrowed frame into it (plain row copies, no
+// conversion) before queueing it, so the encoder can work on it later.
+class FrameCopy {
+ public:
+  FrameCopy() = default;
+  // Copies the visible rows of every plane. 4:2:0 frames (I420, NV12) are cropped to an even
+  // width and height (dropping at most one column and row), which the encoder requires.
+  // `storage` is a buffer to reuse (one taken from an earlier copy): when its capacity suffices
+  // the copy allocates nothing.
+  static FrameCopy of(const Frame& frame, std::vector<uint8_t> storage = {});
+  // Gives the pixel buffer back for reuse; the copy is empty afterwards.
+  std::vector<uint8_t> release_storage();
+
+  // A borrowed view of the copy, valid while the copy lives and is not moved.
+  Frame view() const;
+  int64_t pts_ns() const { return frame_.pts_ns; }
+  void set_pts_ns(int64_t pts_ns) { frame_.pts_ns = pts_ns; }
+
+ private:
+  Frame frame_;  // geometry and timestamp; plane pointers are filled in by view()
+  size_t offsets_[3] = {0, 0, 0};
+  std::vector<uint8_t> bytes_;
+};
+
+struct AnalyzerOptions {
+  size_t queue_size = 8;  // frames waiting for the encoder
+  size_t max_batch = 4;   // frames encoded per Session::add_frames call
+  uint64_t first_id = 1;  // id of the first question asked without one
+};
+
+struct AnalyzerCallbacks {
+  // `latency_ns`: from the question being asked to its answer being complete.
+  std::function<void(uint64_t id, const std::string& question, const Answer& answer,
+                     int64_t latency_ns)>
+      on_answer;
+  std::function<void(uint64_t id, const std::string& question, const std::string& reason)> on_error;
+  // A frame was skipped: the total so far and the skipped frame's timestamp. Runs on the thread
+  // that submitted the frame.
+  std::function<void(uint64_t skipped_total, int64_t pts_ns)> on_skipped;
+  // A batch of frames could not be encoded (they are left out of memory).
+  std::function<void(const std::string& reason)> on_frame_error;
+};
+
+enum class SubmitResult { Queued, Skipped, Cancelled };
+
+// The reason given to questions dropped by cancel(), stop() or the destructor.
+inline constexpr const char* kCancelledReason = "cancelled";
+
+class StreamAnalyzer {
+ public:
+  StreamAnalyzer(std::shared_ptr<const Model> model, const SessionOptions& session_options,
+                 const AnalyzerOptions& options, AnalyzerCallbacks callbacks);
+  // Stops the workers; questions still queued get a "cancelled" error.
+  ~StreamAnalyzer();
+  StreamAnalyzer(const StreamAnalyzer&) = delete;
+  StreamAnalyzer& operator=(const StreamAnalyzer&) = delete;
+
+  // Starts the two workers (no-op when running). Questions asked before are then answered.
+  void start();
+  // Cancels everything queued or in flight (see cancel()) and joins the workers; every question
+  // asked so far has had its callback when this returns. The memory is kept. Frames are refused
+  // until the next start().
+  void stop();
+  bool running() const;
+
+  // Queues a frame for the encoder. When the queue is full: `live` skips the frame (counted,
+  // on_skipped) and returns at once; otherwise waits for room. Cancelled: refused because of
+  // cancel() (until reset()) or because the workers are stopped.
+  SubmitResult submit_frame(FrameCopy frame, bool live);
+  // FrameCopy::of in a buffer of a frame already encoded: at a steady frame size, copying
+  // frames allocates nothing.
+  FrameCopy copy_frame(const Frame& frame);
+  // Live hosts call this before copying a frame: when the queue is full the frame is counted as
+  // skipped (true) and need not be copied at all.
+  bool skip_if_full(int64_t pts_ns);
+
+  // Queues a question and returns its id: `id` when non-zero, else the next one (ids given by
+  // the caller move the counter past them, so assigned ids keep increasing). Never blocks on the
+  // model; validation errors (empty, not UTF-8, too long, no frame yet) arrive as on_error.
+  uint64_t ask(const std::string& question, uint64_t id = 0);
+  // The id the next question asked without one will get.
+  uint64_t next_id() const;
+
+  // Blocks until every queued frame is encoded and every queued question has had its callback
+  // (returns at once when the workers are stopped).
+  void drain();
+  // Drops queued frames, stops the answer being generated and errors every queued question with
+  // "cancelled"; frames are refused until reset(). Does not wait.
+  void cancel();
+  // Accepts frames again after cancel().
+  void reset();
+
+  // Forgets the stream: memory, counters and timestamps. Between streams, with the workers
+  // stopped.
+  void clear();
+
+  uint64_t frames_submitted() const;  // frames accepted into the queue
+  uint64_t frames_encoded() const;    // frames taken into memory (or failed to encode)
+  uint64_t frames_skipped() const;    // frames skipped because the queue was full
+
+  void set_queue_size(size_t frames);
+  void set_session_options(const SessionOptions& options);
+  SessionOptions session_options() const;
+  uint64_t memory_frames() const;
+  int64_t memory_start_ns() const;
+  int64_t memory_end_ns() const;
+
+  // Session::save_memory / load_memory, beside the workers. After a load, frames older than the
+  // loaded memory's end are placed at its end (as frames going back in time are).
+  void save_memory(const std::string& path) const;
+  void load_memory(const std::string& path);
+
+ private:
+  struct Question {
+    uint64_t id = 0;
+    std::string text;
+    uint64_t barrier = 0;     // frames submitted before it was asked
+    uint64_t generation = 0;  // cancel() generation it belongs to
+    std::chrono::steady_clock::time_point asked;
+  };
+
+  void encoder_loop();
+  void answer_loop();
+  void answer_one(const Question& q, bool cancelled);
+  // Questions left in the queue when no worker will answer them: "cancelled" on this thread.
+  void cancel_leftover_questions();
+  void cancel_locked();
+
+  Session session_;
+  AnalyzerCallbacks callbacks_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;  // any change of the state below
+  size_t queue_size_;
+  size_t max_batch_;
+  std::deque<FrameCopy> frames_;
+  std::vector<std::vector<uint8_t>> spare_buffers_;  // of encoded frames, for copy_frame()
+  std::deque<Question> questions_;
+  uint64_t next_id_;
+  uint64_t submitted_ = 0;  // frames ever queued: questions' barriers count in it
+  uint64_t done_ = 0;       // frames encoded or dropped, in queue order
+  uint64_t accepted_ = 0;   // the counters of this stream (reset by clear())
+  uint64_t encoded_ = 0;
+  uint64_t skipped_ = 0;
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, read by the abort poll
+  bool cancelled_ = false;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool encoding_ = false;
+  bool answering_ = false;
+  int64_t last_pts_ns_;  // memory entries must not go back in time
+  std::thread encoder_;
+  std::thread answerer_;
+};
+
+// The shared model instance for a directory and device (Model::shared), for hosts that do not
+// include libtorch. Throws Error naming the directory and what is wrong.
+std::shared_ptr<const Model> load_shared_model(const std::string& dir, const std::string& device);
+
+}  // namespace llamavid
