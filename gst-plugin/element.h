@@ -26,6 +26,7 @@
 #include "core/utf8.h"  // make_valid_utf8: GstStructure strings and text buffers must be UTF-8
 #include "gstllamavid.h"
 #include "settings.h"
+#include "stream/memory_timeline.h"
 #include "stream/stream_analyzer.h"
 #include "text_output.h"
 
@@ -41,8 +42,6 @@ struct StreamState {
   bool sampled_any = false;  // the sampling clock restarts on a segment or flush
   int64_t last_slot = 0;     // index of the sample-fps period of the last sampled frame
   bool live_known = false;
-  // Added to stream times so that a stream following a loaded memory continues its timeline.
-  int64_t time_offset_ns = 0;
 
   void reset() {
     gst_video_info_init(&info);
@@ -50,7 +49,6 @@ struct StreamState {
     gst_segment_init(&segment, GST_FORMAT_UNDEFINED);
     sampled_any = false;
     live_known = false;
-    time_offset_ns = 0;
   }
 };
 
@@ -70,11 +68,12 @@ struct Private {
   std::mutex settings_mutex;
   Settings settings;
 
-  // Guards the analyzer's replacement and the question ids while there is none.
+  // Guards the analyzer's replacement.
   std::mutex state_mutex;
   std::shared_ptr<StreamAnalyzer> analyzer;  // from NULL->READY to READY->NULL
   std::string loaded_model, loaded_device;
-  uint64_t next_id = 1;
+  // Every question's id, whether an analyzer takes it or none is there to.
+  std::shared_ptr<QuestionIds> question_ids = std::make_shared<QuestionIds>();
   std::deque<guint32> upstream_seqnums;  // upstream events seen, to take copies only once
   // A memory loaded before the stream starts is its starting memory: READY->PAUSED keeps it.
   bool keep_memory_at_start = false;
@@ -94,8 +93,7 @@ struct Private {
   std::atomic<bool> frame_error_reported{false};
 
   std::mutex save_mutex;                   // one save or load at a time
-  std::atomic<bool> resume_after_load{false};  // the next sampled frame sets time_offset_ns
-  std::atomic<int64_t> time_offset_ns{0};  // StreamState's, for the answer callbacks
+  MemoryTimeline timeline;  // stream time <-> memory time (after load-memory)
   Autosave autosave;
 };
 

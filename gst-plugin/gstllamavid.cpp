@@ -115,11 +115,11 @@ bool prepare_analyzer(GstLlamavid* self) {
   std::shared_ptr<StreamAnalyzer> old;
   std::string failure;
   {
-    // Under the lock, so that no question id is given twice while the analyzer changes.
+    // Under the lock: a question asked meanwhile goes to the old analyzer or the new one.
     std::lock_guard<std::mutex> lock(p->state_mutex);
     AnalyzerOptions o;
     o.queue_size = s.queue_size;
-    o.first_id = p->analyzer ? p->analyzer->next_id() : p->next_id;
+    o.ids = p->question_ids;
     try {
       auto analyzer =
           std::make_shared<StreamAnalyzer>(model, s.session, o, make_callbacks(self));
@@ -145,7 +145,6 @@ void release_analyzer(GstLlamavid* self) {
   std::shared_ptr<StreamAnalyzer> old;
   {
     std::lock_guard<std::mutex> lock(p->state_mutex);
-    if (p->analyzer) p->next_id = p->analyzer->next_id();
     old = std::move(p->analyzer);
   }
   old.reset();  // outside the lock: questions left get their "cancelled" error
@@ -175,11 +174,8 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
         p->keep_memory_at_start = false;
       }
       auto a = current_analyzer(self);
-      if (!keep_memory) {
-        a->clear();
-        p->resume_after_load = false;
-      }
-      p->time_offset_ns = 0;
+      if (!keep_memory) a->clear();
+      p->timeline.start(keep_memory);
       a->start();
       autosave_start(self);
       break;
@@ -200,7 +196,7 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
     release_analyzer(self);  // and its memory, loaded or not
     std::lock_guard<std::mutex> lock(p->state_mutex);
     p->keep_memory_at_start = false;
-    p->resume_after_load = false;
+    p->timeline.forget_load();
   }
   return ret;
 }

@@ -92,8 +92,7 @@ AnalyzerCallbacks make_callbacks(GstLlamavid* self) {
   c.on_answer = [self](uint64_t id, const std::string& q, const Answer& a, int64_t latency_ns) {
     // Before the first frame after a load-memory the answer is about the loaded past only: 0
     // stamps it at the position text_src has reached.
-    const int64_t stream_time_ns =
-        self->priv->resume_after_load ? 0 : a.stream_time_ns - self->priv->time_offset_ns;
+    const int64_t stream_time_ns = self->priv->timeline.to_stream(a.stream_time_ns);
     post_answer(self, id, q, a, stream_time_ns, latency_ns);
     self->priv->text.push_answer(make_valid_utf8(a.text), std::max<int64_t>(stream_time_ns, 0));
   };

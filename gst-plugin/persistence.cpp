@@ -9,10 +9,6 @@ namespace llamavid::element {
 
 namespace {
 
-// Where a stream that starts inside a loaded memory's span puts its first frame: after the
-// memory's newest entry, by this much.
-constexpr int64_t kResumeGapNs = GST_SECOND;
-
 void post_memory_message(GstLlamavid* self, const char* action, const std::string& path,
                          bool success, uint64_t entries, const std::string& reason) {
   post(self, gst_structure_new("llamavid-memory", "action", G_TYPE_STRING, action, "path",
@@ -95,23 +91,23 @@ gboolean load_memory_signal(GstLlamavid* self, const gchar* path) {
       std::lock_guard<std::mutex> lock(p->state_mutex);
       if (GST_STATE(self) <= GST_STATE_READY) p->keep_memory_at_start = true;
     }
-    p->resume_after_load = true;
+    p->timeline.resume_after_load();
   }
   return ok;
 }
 
 int64_t memory_time(GstLlamavid* self, int64_t stream_time_ns) {
-  Private* p = self->priv;
-  StreamState& st = p->stream;
-  if (p->resume_after_load.exchange(false)) {
+  MemoryTimeline& timeline = self->priv->timeline;
+  const bool resuming = timeline.resuming();
+  const int64_t memory_ns = timeline.to_memory(stream_time_ns, [&]() -> std::optional<int64_t> {
     auto a = current_analyzer(self);
-    const bool inside = a && a->memory_frames() > 0 && stream_time_ns <= a->memory_end_ns();
-    st.time_offset_ns = inside ? a->memory_end_ns() + kResumeGapNs - stream_time_ns : 0;
-    p->time_offset_ns = st.time_offset_ns;
+    if (!a || a->memory_frames() == 0) return std::nullopt;
+    return a->memory_end_ns();
+  });
+  if (resuming)
     GST_INFO_OBJECT(self, "stream times continue the loaded memory: offset %" G_GINT64_FORMAT
-                    " ns", st.time_offset_ns);
-  }
-  return stream_time_ns + st.time_offset_ns;
+                    " ns", timeline.offset_ns());
+  return memory_ns;
 }
 
 void autosave_tick(GstLlamavid* self, int64_t stream_time_ns) {

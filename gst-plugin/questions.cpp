@@ -45,12 +45,10 @@ guint64 ask(GstLlamavid* self, const std::string& question, guint64 id) {
   {
     std::lock_guard<std::mutex> lock(p->state_mutex);
     have_analyzer = static_cast<bool>(p->analyzer);
-    if (have_analyzer) {
+    if (have_analyzer)
       id = p->analyzer->ask(question, id);  // queues only: no callback runs here
-    } else {
-      if (id == 0) id = p->next_id;
-      p->next_id = std::max<uint64_t>(p->next_id, id + 1);
-    }
+    else
+      id = p->question_ids->assign(id);
   }
   GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT ": %s", id, question.c_str());
   if (!have_analyzer) post_error(self, id, question, "no frame has been seen yet");

@@ -179,10 +179,10 @@ TEST_F(MemoryFileTest, EmptyMemoryRoundTrips) {
 TEST_F(MemoryFileTest, ModelIdentityIsStableAndDistinct) {
   LoadOptions o;
   o.device = "cpu";
-  const std::string id = model_identity(*model(*dir_));
+  const std::string id = model(*dir_)->identity();
   EXPECT_EQ(id.size(), 16u);
-  EXPECT_EQ(model_identity(*Model::load(*dir_, o)), id);
-  EXPECT_NE(model_identity(*model(*other_dir_)), id);
+  EXPECT_EQ(Model::load(*dir_, o)->identity(), id);
+  EXPECT_NE(model(*other_dir_)->identity(), id);
 }
 
 // A memory made by another model is refused with a message saying so; the memory stays.

@@ -1,5 +1,7 @@
 #include "cli_args.h"
 
+#include <iostream>
+
 namespace llamavid {
 
 CliArgs::CliArgs(int argc, char** argv, const std::set<std::string>& valued,
@@ -58,6 +60,24 @@ uint64_t CliArgs::integer(const std::string& name, uint64_t fallback) const {
     return std::stoull(v);
   } catch (const std::exception&) {
     throw UsageError("--" + name + " is out of range: '" + v + "'");
+  }
+}
+
+int tool_main(const char* tool, const char* usage, int argc, char** argv, const CliSpec& spec,
+              const std::function<int(const CliArgs&)>& run) {
+  try {
+    const CliArgs args(argc, argv, spec.valued, spec.flags, spec.aliases);
+    if (args.has("help")) {
+      std::cout << usage;
+      return 0;
+    }
+    return run(args);
+  } catch (const UsageError& e) {
+    std::cerr << tool << ": " << e.what() << "\n" << usage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << tool << ": " << e.what() << "\n";
+    return 1;
   }
 }
 

@@ -2,6 +2,7 @@
 // ones, boolean flags, short aliases and positional words.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -36,5 +37,18 @@ class CliArgs {
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// The options a tool knows (CliArgs' constructor arguments).
+struct CliSpec {
+  std::set<std::string> valued;
+  std::set<std::string> flags;
+  std::map<std::string, std::string> aliases;
+};
+
+// Every tool's main: parses argv by `spec`; --help prints `usage` (exit 0); a UsageError prints
+// "<tool>: <reason>" and the usage on stderr (exit 2); any other exception "<tool>: <what>"
+// (exit 1); otherwise `run`'s status.
+int tool_main(const char* tool, const char* usage, int argc, char** argv, const CliSpec& spec,
+              const std::function<int(const CliArgs&)>& run);
 
 }  // namespace llamavid

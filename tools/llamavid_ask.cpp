@@ -126,21 +126,10 @@ int run(const CliArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    CliArgs args(argc, argv,
-                 {"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-                  "context-mode", "dump", "after", "video", "image"},
-                 {"interactive"}, {{"-i", "interactive"}});
-    if (args.has("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    return run(args);
-  } catch (const UsageError& e) {
-    std::cerr << "llamavid-ask: " << e.what() << "\n" << kUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "llamavid-ask: " << e.what() << "\n";
-    return 1;
-  }
+  return tool_main("llamavid-ask", kUsage, argc, argv,
+                   {{"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
+                     "context-mode", "dump", "after", "video", "image"},
+                    {"interactive"},
+                    {{"-i", "interactive"}}},
+                   run);
 }

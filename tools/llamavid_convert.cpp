@@ -120,18 +120,6 @@ int run(const CliArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    CliArgs args(argc, argv, {"checkpoint", "out", "vision-tower", "bert-vocab"}, {});
-    if (args.has("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    return run(args);
-  } catch (const UsageError& e) {
-    std::cerr << "llamavid-convert: " << e.what() << "\n" << kUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "llamavid-convert: " << e.what() << "\n";
-    return 1;
-  }
+  return tool_main("llamavid-convert", kUsage, argc, argv,
+                   {{"checkpoint", "out", "vision-tower", "bert-vocab"}, {}, {}}, run);
 }

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "io/checksum.h"
 #include "io/weights.h"
 
 namespace fs = std::filesystem;
@@ -32,6 +33,34 @@ std::string require_file(const fs::path& dir, const std::string& name, const std
   if (!fs::is_regular_file(p))
     throw Error(dir.string() + ": " + what + " '" + name + "' is missing");
   return p.string();
+}
+
+// The identity: see Model::identity().
+std::string identity_of(const Model& model) {
+  torch::NoGradGuard no_grad;
+  uint64_t h = kFnvOffset;
+  const std::pair<const char*, const torch::nn::Module*> groups[] = {
+      {"vision", model.vision().get()},
+      {"tokens", model.tokens().get()},
+      {"llm", model.llm().get()}};
+  for (const auto& [group, module] : groups) {
+    h = fnv1a(h, group);
+    for (const auto& item : module->named_parameters(/*recurse=*/true)) {
+      const torch::Tensor& t = item.value();
+      h = fnv1a(h, item.key());
+      for (int64_t d : t.sizes()) h = fnv1a(h, &d, sizeof d);
+      // Evenly spaced elements, rounded to float16: the same for every device and dtype.
+      const torch::Tensor flat = t.detach().reshape({-1});
+      const int64_t n = std::min<int64_t>(flat.numel(), 256);
+      if (n == 0) continue;
+      const torch::Tensor idx =
+          torch::linspace(0, static_cast<double>(flat.numel() - 1), n, torch::kFloat64)
+              .to(torch::kInt64)
+              .to(flat.device());
+      h = fnv1a(h, flat.index_select(0, idx).to(torch::kCPU, torch::kFloat16));
+    }
+  }
+  return hex64(h);
 }
 
 }  // namespace
@@ -125,6 +154,7 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   for (const auto& name : weights.names())
     if (is_ignorable_tensor(name)) consumed.insert(name);
   require_all_consumed(weights, consumed);
+  m->identity_ = identity_of(*m);
   return m;
 }
 

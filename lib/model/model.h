@@ -59,6 +59,11 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const std::string& directory() const { return dir_; }
+  // What identifies the model for its memories (computed once, at load): a 64-bit hash (16 hex
+  // digits) of every parameter's name, shape and evenly spaced elements rounded to float16, so
+  // the device and dtype the model runs in do not change it. Needs no file: a model whose
+  // directory is gone still has it.
+  const std::string& identity() const { return identity_; }
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
   torch::TensorOptions options() const { return torch::TensorOptions().device(device_).dtype(dtype_); }
@@ -75,6 +80,7 @@ class Model {
   Model() = default;
 
   std::string dir_;
+  std::string identity_;
   ModelConfig config_;
   torch::Device device_{torch::kCPU};
   torch::ScalarType dtype_ = torch::kFloat32;

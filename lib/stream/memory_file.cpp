@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/checksum.h"
 #include "io/safetensors.h"
-#include "model/model.h"
 
 namespace llamavid {
 
@@ -25,33 +25,6 @@ const TensorField kFields[] = {
     {"content", &MemoryEntry::content, true},
     {"signature", &MemoryEntry::signature, true},
 };
-
-constexpr uint64_t kFnvOffset = 1469598103934665603ULL;
-constexpr uint64_t kFnvPrime = 1099511628211ULL;
-
-// FNV-1a, 64 bit: the checksum of the tensor data and the model identity.
-uint64_t fnv1a(uint64_t h, const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < size; ++i) {
-    h ^= p[i];
-    h *= kFnvPrime;
-  }
-  return h;
-}
-
-uint64_t fnv1a(uint64_t h, const std::string& s) { return fnv1a(h, s.data(), s.size() + 1); }
-
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// t: any tensor -> the hash of its CPU contiguous bytes, continued from h.
-uint64_t hash_tensor(uint64_t h, const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU).contiguous();
-  return fnv1a(h, c.data_ptr(), c.nbytes());
-}
 
 // values: [N] -> int64 [N] on the CPU
 torch::Tensor int64_column(const std::vector<int64_t>& values) {
@@ -93,33 +66,6 @@ torch::Tensor int64_vector(const SafetensorsFile& f, const std::string& name, in
 
 }  // namespace
 
-std::string model_identity(const Model& model) {
-  torch::NoGradGuard no_grad;
-  uint64_t h = kFnvOffset;
-  const std::pair<const char*, const torch::nn::Module*> groups[] = {
-      {"vision", model.vision().get()},
-      {"tokens", model.tokens().get()},
-      {"llm", model.llm().get()}};
-  for (const auto& [group, module] : groups) {
-    h = fnv1a(h, group);
-    for (const auto& item : module->named_parameters(/*recurse=*/true)) {
-      const torch::Tensor& t = item.value();
-      h = fnv1a(h, item.key());
-      for (int64_t d : t.sizes()) h = fnv1a(h, &d, sizeof d);
-      // Evenly spaced elements, rounded to float16: the same for every device and dtype.
-      const torch::Tensor flat = t.detach().reshape({-1});
-      const int64_t n = std::min<int64_t>(flat.numel(), 256);
-      if (n == 0) continue;
-      const torch::Tensor idx =
-          torch::linspace(0, static_cast<double>(flat.numel() - 1), n, torch::kFloat64)
-              .to(torch::kInt64)
-              .to(flat.device());
-      h = hash_tensor(h, flat.index_select(0, idx).to(torch::kCPU, torch::kFloat16));
-    }
-  }
-  return hex64(h);
-}
-
 void save_memory_file(const std::string& path, const std::vector<MemoryEntry>& entries,
                       const std::string& model_id, const std::string& model_dir) {
   const auto n = static_cast<int64_t>(entries.size());
@@ -152,7 +98,7 @@ void save_memory_file(const std::string& path, const std::vector<MemoryEntry>& e
                 e.what_without_backtrace() + ")");
   }
   uint64_t checksum = kFnvOffset;
-  for (const auto& named : tensors) checksum = hash_tensor(checksum, named.second);
+  for (const auto& named : tensors) checksum = fnv1a(checksum, named.second);
 
   const std::map<std::string, std::string> metadata = {
       {"format", kMemoryFileFormat},
@@ -187,7 +133,7 @@ std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::st
   }
 
   uint64_t checksum = kFnvOffset;
-  for (const std::string& name : f->names()) checksum = hash_tensor(checksum, f->tensor(name));
+  for (const std::string& name : f->names()) checksum = fnv1a(checksum, f->tensor(name));
   if (hex64(checksum) != meta(m, "checksum", path))
     throw file_error(path, "is corrupt: its tensor data does not match its checksum");
 

@@ -14,17 +14,11 @@
 
 namespace llamavid {
 
-class Model;
 
 inline constexpr const char* kMemoryFileFormat = "llamavid-memory";
 inline constexpr int kMemoryFileVersion = 1;
 
-// What identifies a model for its memories: a 64-bit hash (16 hex digits) of every parameter's
-// name, shape and first elements (rounded to float16, so the device and dtype the model runs
-// in do not change it). Needs no file: a model whose directory is gone still has it.
-std::string model_identity(const Model& model);
-
-// Writes `entries` to `path` atomically. `model_id` is model_identity() of the model that made
+// Writes `entries` to `path` atomically. `model_id` is Model::identity() of the model that made
 // them; `model_dir` is recorded for messages only. Throws Error naming the file on any failure;
 // a failed write leaves an existing file at `path` untouched.
 // entry tensors: features [M, Cv], context [C], content [K, C], signature [Cv] (any device;

@@ -498,12 +498,12 @@ void Session::save_memory(const std::string& path) const {
     entries = impl_->memory.entries();  // tensor handles only: the file is written unlocked
   }
   const Model& m = *impl_->model;
-  save_memory_file(path, entries, model_identity(m), m.directory());
+  save_memory_file(path, entries, m.identity(), m.directory());
 }
 
 void Session::load_memory(const std::string& path) {
   const Model& m = *impl_->model;
-  std::vector<MemoryEntry> entries = load_memory_file(path, model_identity(m));
+  std::vector<MemoryEntry> entries = load_memory_file(path, m.identity());
   torch::InferenceMode guard;
   for (MemoryEntry& e : entries) {
     for (torch::Tensor* t : {&e.features, &e.context, &e.content})

@@ -26,39 +26,18 @@
 #include <thread>
 #include <vector>
 
+#include "stream/question_ids.h"
 #include "stream/session.h"
 #include "vision/frame.h"
+#include "vision/frame_copy.h"
 
 namespace llamavid {
-
-// A frame that owns its pixels: hosts copy a borrowed frame into it (plain row copies, no
-// conversion) before queueing it, so the encoder can work on it later.
-class FrameCopy {
- public:
-  FrameCopy() = default;
-  // Copies the visible rows of every plane. 4:2:0 frames (I420, NV12) are cropped to an even
-  // width and height (dropping at most one column and row), which the encoder requires.
-  // `storage` is a buffer to reuse (one taken from an earlier copy): when its capacity suffices
-  // the copy allocates nothing.
-  static FrameCopy of(const Frame& frame, std::vector<uint8_t> storage = {});
-  // Gives the pixel buffer back for reuse; the copy is empty afterwards.
-  std::vector<uint8_t> release_storage();
-
-  // A borrowed view of the copy, valid while the copy lives and is not moved.
-  Frame view() const;
-  int64_t pts_ns() const { return frame_.pts_ns; }
-  void set_pts_ns(int64_t pts_ns) { frame_.pts_ns = pts_ns; }
-
- private:
-  Frame frame_;  // geometry and timestamp; plane pointers are filled in by view()
-  size_t offsets_[3] = {0, 0, 0};
-  std::vector<uint8_t> bytes_;
-};
 
 struct AnalyzerOptions {
   size_t queue_size = 8;  // frames waiting for the encoder
   size_t max_batch = 4;   // frames encoded per Session::add_frames call
-  uint64_t first_id = 1;  // id of the first question asked without one
+  // The ids questions get; unset: a counter of the analyzer's own, from 1.
+  std::shared_ptr<QuestionIds> ids;
 };
 
 struct AnalyzerCallbacks {
@@ -112,7 +91,6 @@ class StreamAnalyzer {
   // model; validation errors (empty, not UTF-8, too long, no frame yet) arrive as on_error.
   uint64_t ask(const std::string& question, uint64_t id = 0);
   // The id the next question asked without one will get.
-  uint64_t next_id() const;
 
   // Blocks until every queued frame is encoded and every queued question has had its callback
   // (returns at once when the workers are stopped).
@@ -169,7 +147,7 @@ class StreamAnalyzer {
   std::deque<FrameCopy> frames_;
   std::vector<std::vector<uint8_t>> spare_buffers_;  // of encoded frames, for copy_frame()
   std::deque<Question> questions_;
-  uint64_t next_id_;
+  std::shared_ptr<QuestionIds> ids_;
   uint64_t submitted_ = 0;  // frames ever queued: questions' barriers count in it
   uint64_t done_ = 0;       // frames encoded or dropped, in queue order
   uint64_t accepted_ = 0;   // the counters of this stream (reset by clear())

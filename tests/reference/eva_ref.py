@@ -8,8 +8,6 @@ Weights are a state dict with the released key names (prefix
 OUTDIR/weights.safetensors  the weights (pos_embed on grid G when given, else the config grid)
 OUTDIR/io.safetensors       pixels, pos_embed_interpolated (to the config grid), output
 """
-import argparse
-import json
 import math
 import os
 import sys
@@ -18,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_cli  # noqa: E402
 import safetensors_io  # noqa: E402
 
 PREFIX = "model.vision_tower.vision_tower."
@@ -115,16 +114,9 @@ def random_eva_weights(vcfg, gen, pos_grid=None, prefix=PREFIX):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
-    ap.add_argument("config")
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--checkpoint-grid", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    with open(args.config) as f:
-        vcfg = vision_config(json.load(f))
-    gen = torch.Generator().manual_seed(args.seed)
+    args, config, gen = fixture_cli.fixture_args(("--batch", dict(type=int, default=2)),
+                                                 ("--checkpoint-grid", dict(type=int, default=0)))
+    vcfg = vision_config(config)
     grid = vcfg["image_size"] // vcfg["patch_size"]
     sd = random_eva_weights(vcfg, gen, pos_grid=args.checkpoint_grid or grid)
     s = vcfg["image_size"]

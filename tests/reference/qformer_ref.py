@@ -9,8 +9,6 @@ OUTDIR/weights.safetensors  the weights
 OUTDIR/io.safetensors       query, input_ids, attention_mask (rows with padding),
                             image_feats, output
 """
-import argparse
-import json
 import math
 import os
 import sys
@@ -19,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_cli  # noqa: E402
 import safetensors_io  # noqa: E402
 from eva_ref import linear_weights, norm_weights, vision_config  # noqa: E402
 
@@ -120,16 +119,9 @@ def random_qformer_weights(qcfg, encoder_width, gen, prefix=PREFIX):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
-    ap.add_argument("config")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    with open(args.config) as f:
-        config = json.load(f)
+    args, config, gen = fixture_cli.fixture_args()
     qcfg = qformer_config(config)
     width = vision_config(config)["hidden_size"]
-    gen = torch.Generator().manual_seed(args.seed)
     sd = random_qformer_weights(qcfg, width, gen)
 
     batch, num_query, length, n_image = 3, 4, 6, 5

@@ -9,8 +9,6 @@ OUTDIR/weights.safetensors  the weights (vlm_att_*, mm_projector, Q-Former)
 OUTDIR/io.safetensors       features [T,M,Cv], input_ids [1,L], attention_mask [1,L],
                             prompt_features, content, text_queries, context, tokens
 """
-import argparse
-import json
 import os
 import sys
 
@@ -18,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_cli  # noqa: E402
 import safetensors_io  # noqa: E402
 from eva_ref import linear_weights, norm_weights, vision_config  # noqa: E402
 from qformer_ref import qformer_config, qformer_forward, random_qformer_weights  # noqa: E402
@@ -115,18 +114,12 @@ def random_token_generator_weights(mcfg, num_query, gen, prefix=PREFIX):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
-    ap.add_argument("config")
-    ap.add_argument("--frames", type=int, default=3)
-    ap.add_argument("--tokens", type=int, required=True, help="feature tokens per frame")
-    ap.add_argument("--queries", type=int, default=4)
-    ap.add_argument("--pad", type=int, default=0, help="padded positions at the text end")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    with open(args.config) as f:
-        mcfg = model_config(json.load(f))
-    gen = torch.Generator().manual_seed(args.seed)
+    args, config, gen = fixture_cli.fixture_args(
+        ("--frames", dict(type=int, default=3)),
+        ("--tokens", dict(type=int, required=True, help="feature tokens per frame")),
+        ("--queries", dict(type=int, default=4)),
+        ("--pad", dict(type=int, default=0, help="padded positions at the text end")))
+    mcfg = model_config(config)
     sd = random_token_generator_weights(mcfg, args.queries, gen)
 
     length = 5 + args.pad

@@ -385,16 +385,7 @@ std::string utc_now() {
   return buf;
 }
 
-int run(int argc, char** argv) {
-  CliArgs args(
-      argc, argv,
-      {"model", "hours", "cap-hours", "context-mode", "max-memory-bytes", "question",
-       "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed"},
-      {"no-llamavid-way", "released", "json"});
-  if (args.has("help")) {
-    std::cout << kUsage;
-    return 0;
-  }
+int run(const CliArgs& args) {
   const std::string model_dir = args.value("model", default_model_dir());
   const std::vector<double> hours = parse_hours(args.value("hours", "1,2,4,8"));
   const double cap_hours = args.number("cap-hours", 24);
@@ -504,13 +495,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "llamavid-bench: " << e.what() << "\n" << kUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "llamavid-bench: " << e.what() << "\n";
-    return 1;
-  }
+  return tool_main(
+      "llamavid-bench", kUsage, argc, argv,
+      {{"model", "hours", "cap-hours", "context-mode", "max-memory-bytes", "question",
+        "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed"},
+       {"no-llamavid-way", "released", "json"},
+       {}},
+      run);
 }

@@ -27,10 +27,12 @@
 #include <nlohmann/json.hpp>
 #include <ATen/Parallel.h>
 
+#include "cli_args.h"
 #include "core/error.h"
 #include "eval_pipeline.h"
 #include "questions.h"
 #include "render.h"
+#include "stream/session.h"  // parse_context_mode
 #include "world.h"
 
 using namespace llamavid;
@@ -52,54 +54,60 @@ struct Options {
   std::map<std::string, double> check;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::cerr << "llamavid-eval: " << why << "\n"
-            << "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
-            << "                     [--max-length S] [--questions N] [--threads N]\n"
-            << "                     [--context-mode exact|standing|both]\n"
-            << "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n";
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
+    "                     [--max-length S] [--questions N] [--threads N]\n"
+    "                     [--context-mode exact|standing|both]\n"
+    "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n";
 
-Options parse(int argc, char** argv) {
+const CliSpec kSpec = {{"model", "seed", "streams", "min-length", "max-length", "questions",
+                        "threads", "json", "context-mode", "check"},
+                       {},
+                       {}};
+
+Options parse(const CliArgs& args) {
+  if (!args.positional().empty()) throw UsageError("unexpected '" + args.positional()[0] + "'");
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + a);
-    const std::string v = argv[++i];
-    try {
-      if (a == "--model") o.model = v;
-      else if (a == "--seed") o.seed = std::stoull(v);
-      else if (a == "--streams") o.streams = std::stoll(v);
-      else if (a == "--min-length") o.min_length_s = std::stoll(v);
-      else if (a == "--max-length") o.max_length_s = std::stoll(v);
-      else if (a == "--questions") o.questions = std::stoll(v);
-      else if (a == "--threads") o.threads = std::stoll(v);
-      else if (a == "--json") o.json = v;
-      else if (a == "--context-mode") {
-        if (v == "both") o.modes = {"standing", "exact"};
-        else if (v == "exact" || v == "standing") o.modes = {v};
-        else usage("--context-mode must be exact, standing or both, not '" + v + "'");
-      } else if (a == "--check") {
-        size_t start = 0;
-        while (start < v.size()) {
-          size_t end = v.find(',', start);
-          if (end == std::string::npos) end = v.size();
-          const std::string item = v.substr(start, end - start);
-          const size_t eq = item.find('=');
-          Category c;
-          if (eq == std::string::npos || !category_from_name(item.substr(0, eq), c))
-            usage("bad --check item '" + item + "'");
-          o.check[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
-          start = end + 1;
-        }
-      } else usage("unknown option " + a);
-    } catch (const std::logic_error&) {
-      usage("bad value '" + v + "' for " + a);
-    }
+  o.model = args.value("model", o.model);
+  o.seed = args.integer("seed", o.seed);
+  o.streams = static_cast<int64_t>(args.integer("streams", static_cast<uint64_t>(o.streams)));
+  o.min_length_s =
+      static_cast<int64_t>(args.integer("min-length", static_cast<uint64_t>(o.min_length_s)));
+  o.max_length_s =
+      static_cast<int64_t>(args.integer("max-length", static_cast<uint64_t>(o.max_length_s)));
+  o.questions = static_cast<int64_t>(args.integer("questions", static_cast<uint64_t>(o.questions)));
+  o.threads = static_cast<int64_t>(args.integer("threads", static_cast<uint64_t>(o.threads)));
+  o.json = args.value("json", o.json);
+  if (args.has("context-mode")) {
+    const std::string v = args.value("context-mode");
+    ContextMode mode;
+    if (v == "both")
+      o.modes = {"standing", "exact"};
+    else if (parse_context_mode(v, mode))
+      o.modes = {v};
+    else
+      throw UsageError("--context-mode must be exact, standing or both, not '" + v + "'");
   }
-  if (o.min_length_s < 10 || o.max_length_s < o.min_length_s) usage("bad stream lengths");
-  if (o.threads < 1) usage("--threads must be at least 1");
+  const std::string v = args.value("check");
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t end = v.find(',', start);
+    if (end == std::string::npos) end = v.size();
+    const std::string item = v.substr(start, end - start);
+    const size_t eq = item.find('=');
+    Category c;
+    if (eq == std::string::npos || !category_from_name(item.substr(0, eq), c))
+      throw UsageError("bad --check item '" + item + "'");
+    try {
+      o.check[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+    } catch (const std::logic_error&) {
+      throw UsageError("bad --check item '" + item + "'");
+    }
+    start = end + 1;
+  }
+  if (o.min_length_s < 10 || o.max_length_s < o.min_length_s)
+    throw UsageError("bad stream lengths");
+  if (o.threads < 1) throw UsageError("--threads must be at least 1");
   return o;
 }
 
@@ -196,114 +204,112 @@ void print_table(const std::vector<std::string>& modes,
   }
 }
 
+int run(const CliArgs& args) {
+  const Options o = parse(args);
+  // libtorch's intra-op thread count is process-wide: the element's workers use it too.
+  at::set_num_threads(static_cast<int>(o.threads));
+  std::vector<std::map<Category, Tally>> tallies(o.modes.size());
+  std::ofstream json;
+  if (!o.json.empty()) {
+    json.open(o.json);
+    if (!json) throw Error(o.json + ": cannot be written");
+  }
+  double stream_seconds = 0, ingest_seconds = 0, answer_seconds = 0;
+  int64_t shown_failures = 0;
+  for (int64_t i = 0; i < o.streams; ++i) {
+    std::mt19937_64 rng(0x5eed0000ULL + o.seed * 1000003ULL + static_cast<uint64_t>(i));
+    const double lo = std::log(static_cast<double>(o.min_length_s));
+    const double hi = std::log(static_cast<double>(o.max_length_s));
+    const auto length = static_cast<int64_t>(
+        std::exp(lo + (hi - lo) * (o.streams > 1 ? static_cast<double>(i) / (o.streams - 1) : 0)));
+    const Stream stream = stream_with_length(rng, length);
+    const auto [w, h] = kSizes[static_cast<size_t>(i) % kSizes.size()];
+    const auto [fn, fd] = kRates[static_cast<size_t>(i) % kRates.size()];
+    const double interval = static_cast<double>(fd) / fn;
+    std::vector<Question> questions;
+    std::vector<std::string> texts;
+    for (int64_t q = 0; q < o.questions; ++q) {
+      Question question;
+      if (!make_question(rng, static_cast<Category>(q % kNumCategories), stream, interval,
+                         question))
+        continue;
+      questions.push_back(question);
+      texts.push_back(question.text);
+    }
+
+    eval::EvalPipelineOptions po;
+    po.model = o.model;
+    po.modes = o.modes;
+    po.width = w;
+    po.height = h;
+    po.fps_num = fn;
+    po.fps_den = fd;
+    eval::EvalPipeline pipeline(po);
+    const auto t0 = std::chrono::steady_clock::now();
+    feed(pipeline, stream, w, h, fn, fd);
+    const auto t1 = std::chrono::steady_clock::now();
+    const auto answers = pipeline.ask(texts);
+    const auto t2 = std::chrono::steady_clock::now();
+    const double fed_s = std::chrono::duration<double>(t1 - t0).count();
+    const double asked_s = std::chrono::duration<double>(t2 - t1).count();
+    stream_seconds += static_cast<double>(stream.length_s());
+    ingest_seconds += fed_s;
+    answer_seconds += asked_s;
+    std::string entries;
+    for (size_t m = 0; m < o.modes.size(); ++m)
+      entries += (m ? ", " : "") + std::to_string(pipeline.memory_frames(m)) + " entries (" +
+                 o.modes[m] + ")";
+    std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %s, fed in %.1f s, "
+                "%zu questions answered in %.1f s\n",
+                static_cast<long long>(i), format_clock(stream.length_s() * 1000000000).c_str(),
+                stream.segments.size(), w, h, 1.0 / interval, entries.c_str(), fed_s,
+                questions.size(), asked_s);
+
+    for (size_t m = 0; m < o.modes.size(); ++m)
+      for (size_t q = 0; q < questions.size(); ++q) {
+        const Question& question = questions[q];
+        const std::string& answer = answers[m][q];
+        const bool ok = is_correct(question, answer, interval);
+        auto& t = tallies[m][question.category];
+        t.total++;
+        t.right += ok;
+        if (!ok && shown_failures < 20) {
+          ++shown_failures;
+          std::printf("  wrong [%s, %s] %s -> '%s' (expected '%s')\n", o.modes[m].c_str(),
+                      category_name(question.category), question.text.c_str(), answer.c_str(),
+                      question.answer.c_str());
+        }
+        if (json.is_open())
+          json << nlohmann::json{{"stream", i}, {"mode", o.modes[m]},
+                                 {"category", category_name(question.category)},
+                                 {"question", question.text}, {"expected", question.answer},
+                                 {"answer", answer}, {"correct", ok}}.dump()
+               << "\n";
+      }
+    std::fflush(stdout);
+  }
+  print_table(o.modes, tallies);
+  std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time) by %zu llamavid "
+              "element(s) in one pipeline; questions answered in %.0f s\n",
+              stream_seconds, ingest_seconds,
+              ingest_seconds > 0 ? stream_seconds / ingest_seconds : 0.0, o.modes.size(),
+              answer_seconds);
+  bool failed = false;
+  for (const auto& [name, fraction] : o.check) {
+    Category cat = Category::Now;
+    category_from_name(name, cat);
+    const auto it = tallies[0].find(cat);
+    if (it != tallies[0].end() && it->second.accuracy() < fraction) {
+      std::printf("FAILED: %s (%s mode) scores %.1f %%, below --check %.1f %%\n", name.c_str(),
+                  o.modes[0].c_str(), 100 * it->second.accuracy(), 100 * fraction);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Options o = parse(argc, argv);
-    // libtorch's intra-op thread count is process-wide: the element's workers use it too.
-    at::set_num_threads(static_cast<int>(o.threads));
-    std::vector<std::map<Category, Tally>> tallies(o.modes.size());
-    std::ofstream json;
-    if (!o.json.empty()) {
-      json.open(o.json);
-      if (!json) throw Error(o.json + ": cannot be written");
-    }
-    double stream_seconds = 0, ingest_seconds = 0, answer_seconds = 0;
-    int64_t shown_failures = 0;
-    for (int64_t i = 0; i < o.streams; ++i) {
-      std::mt19937_64 rng(0x5eed0000ULL + o.seed * 1000003ULL + static_cast<uint64_t>(i));
-      const double lo = std::log(static_cast<double>(o.min_length_s));
-      const double hi = std::log(static_cast<double>(o.max_length_s));
-      const auto length = static_cast<int64_t>(
-          std::exp(lo + (hi - lo) * (o.streams > 1 ? static_cast<double>(i) / (o.streams - 1) : 0)));
-      const Stream stream = stream_with_length(rng, length);
-      const auto [w, h] = kSizes[static_cast<size_t>(i) % kSizes.size()];
-      const auto [fn, fd] = kRates[static_cast<size_t>(i) % kRates.size()];
-      const double interval = static_cast<double>(fd) / fn;
-      std::vector<Question> questions;
-      std::vector<std::string> texts;
-      for (int64_t q = 0; q < o.questions; ++q) {
-        Question question;
-        if (!make_question(rng, static_cast<Category>(q % kNumCategories), stream, interval,
-                           question))
-          continue;
-        questions.push_back(question);
-        texts.push_back(question.text);
-      }
-
-      eval::EvalPipelineOptions po;
-      po.model = o.model;
-      po.modes = o.modes;
-      po.width = w;
-      po.height = h;
-      po.fps_num = fn;
-      po.fps_den = fd;
-      eval::EvalPipeline pipeline(po);
-      const auto t0 = std::chrono::steady_clock::now();
-      feed(pipeline, stream, w, h, fn, fd);
-      const auto t1 = std::chrono::steady_clock::now();
-      const auto answers = pipeline.ask(texts);
-      const auto t2 = std::chrono::steady_clock::now();
-      const double fed_s = std::chrono::duration<double>(t1 - t0).count();
-      const double asked_s = std::chrono::duration<double>(t2 - t1).count();
-      stream_seconds += static_cast<double>(stream.length_s());
-      ingest_seconds += fed_s;
-      answer_seconds += asked_s;
-      std::string entries;
-      for (size_t m = 0; m < o.modes.size(); ++m)
-        entries += (m ? ", " : "") + std::to_string(pipeline.memory_frames(m)) + " entries (" +
-                   o.modes[m] + ")";
-      std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %s, fed in %.1f s, "
-                  "%zu questions answered in %.1f s\n",
-                  static_cast<long long>(i), format_clock(stream.length_s() * 1000000000).c_str(),
-                  stream.segments.size(), w, h, 1.0 / interval, entries.c_str(), fed_s,
-                  questions.size(), asked_s);
-
-      for (size_t m = 0; m < o.modes.size(); ++m)
-        for (size_t q = 0; q < questions.size(); ++q) {
-          const Question& question = questions[q];
-          const std::string& answer = answers[m][q];
-          const bool ok = is_correct(question, answer, interval);
-          auto& t = tallies[m][question.category];
-          t.total++;
-          t.right += ok;
-          if (!ok && shown_failures < 20) {
-            ++shown_failures;
-            std::printf("  wrong [%s, %s] %s -> '%s' (expected '%s')\n", o.modes[m].c_str(),
-                        category_name(question.category), question.text.c_str(), answer.c_str(),
-                        question.answer.c_str());
-          }
-          if (json.is_open())
-            json << nlohmann::json{{"stream", i}, {"mode", o.modes[m]},
-                                   {"category", category_name(question.category)},
-                                   {"question", question.text}, {"expected", question.answer},
-                                   {"answer", answer}, {"correct", ok}}.dump()
-                 << "\n";
-        }
-      std::fflush(stdout);
-    }
-    print_table(o.modes, tallies);
-    std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time) by %zu llamavid "
-                "element(s) in one pipeline; questions answered in %.0f s\n",
-                stream_seconds, ingest_seconds,
-                ingest_seconds > 0 ? stream_seconds / ingest_seconds : 0.0, o.modes.size(),
-                answer_seconds);
-    bool failed = false;
-    for (const auto& [name, fraction] : o.check) {
-      Category cat = Category::Now;
-      category_from_name(name, cat);
-      const auto it = tallies[0].find(cat);
-      if (it != tallies[0].end() && it->second.accuracy() < fraction) {
-        std::printf("FAILED: %s (%s mode) scores %.1f %%, below --check %.1f %%\n", name.c_str(),
-                    o.modes[0].c_str(), 100 * it->second.accuracy(), 100 * fraction);
-        failed = true;
-      }
-    }
-    if (failed) return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "llamavid-eval: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return tool_main("llamavid-eval", kUsage, argc, argv, kSpec, run);
 }

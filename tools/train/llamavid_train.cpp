@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "cli_args.h"
 #include "core/error.h"
 #include "examples.h"
 #include "frame_bank.h"
@@ -73,60 +74,58 @@ struct Options {
   std::string categories;   // comma-separated category names; empty: all
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::cerr << "llamavid-train: " << why << "\n"
-            << "usage: llamavid-train corpus --out FILE [--seed S]\n"
-            << "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
-            << "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
-            << "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
-            << "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
-            << "              [--questions N] [--lr X] [--decay-start N]\n"
-            << "              [--decay-steps N] [--time-limit SECONDS]\n"
-            << "              [--categories NAME,NAME...]\n";
-  std::exit(2);
-}
+const char* kUsage =
+    "usage: llamavid-train corpus --out FILE [--seed S]\n"
+    "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
+    "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
+    "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
+    "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
+    "              [--questions N] [--lr X] [--decay-start N]\n"
+    "              [--decay-steps N] [--time-limit SECONDS]\n"
+    "              [--categories NAME,NAME...]\n";
 
-Options parse(int argc, char** argv) {
-  if (argc < 2) usage("no command");
+const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
+                        "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
+                        "min-segments", "frames-per-class", "streams", "questions", "lr",
+                        "decay-start", "decay-steps", "time-limit", "categories"},
+                       {},
+                       {}};
+
+Options parse(const CliArgs& args) {
+  if (args.positional().size() != 1)
+    throw UsageError(args.positional().empty() ? "no command" : "one command only");
   Options o;
-  o.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + a);
-    const std::string v = argv[++i];
-    try {
-      if (a == "--work") o.work = v;
-      else if (a == "--out") o.out = v;
-      else if (a == "--config") o.config = v;
-      else if (a == "--seed") o.seed = std::stoull(v);
-      else if (a == "--steps") o.steps = std::stoll(v);
-      else if (a == "--vision-steps") o.vision_steps = std::stoll(v);
-      else if (a == "--threads") o.threads = std::stoll(v);
-      else if (a == "--checkpoint-every") o.checkpoint_every = std::stoll(v);
-      else if (a == "--short-steps") o.short_steps = std::stoll(v);
-      else if (a == "--curriculum-steps") o.curriculum_steps = std::stoll(v);
-      else if (a == "--max-segments") o.max_segments = std::stoll(v);
-      else if (a == "--min-segments") o.min_segments = std::stoll(v);
-      else if (a == "--frames-per-class") o.frames_per_class = std::stoll(v);
-      else if (a == "--streams") o.streams = std::stoll(v);
-      else if (a == "--questions") o.questions = std::stoll(v);
-      else if (a == "--lr") o.lr = std::stod(v);
-      else if (a == "--decay-start") o.decay_start = std::stoll(v);
-      else if (a == "--decay-steps") o.decay_steps = std::stoll(v);
-      else if (a == "--time-limit") o.time_limit_s = std::stod(v);
-      else if (a == "--categories") o.categories = v;
-      else usage("unknown option " + a);
-    } catch (const std::logic_error&) {
-      usage("bad value '" + v + "' for " + a);
-    }
-  }
+  o.command = args.positional()[0];
+  const auto count = [&](const char* name, int64_t& field) {
+    field = static_cast<int64_t>(args.integer(name, static_cast<uint64_t>(field)));
+  };
+  o.work = args.value("work", o.work);
+  o.out = args.value("out", o.out);
+  o.config = args.value("config", o.config);
+  o.seed = args.integer("seed", o.seed);
+  count("steps", o.steps);
+  count("vision-steps", o.vision_steps);
+  count("threads", o.threads);
+  count("checkpoint-every", o.checkpoint_every);
+  count("short-steps", o.short_steps);
+  count("curriculum-steps", o.curriculum_steps);
+  count("max-segments", o.max_segments);
+  count("min-segments", o.min_segments);
+  count("frames-per-class", o.frames_per_class);
+  count("streams", o.streams);
+  count("questions", o.questions);
+  o.lr = args.number("lr", o.lr);
+  count("decay-start", o.decay_start);
+  count("decay-steps", o.decay_steps);
+  o.time_limit_s = args.number("time-limit", o.time_limit_s);
+  o.categories = args.value("categories", o.categories);
   return o;
 }
 
 // The prompt texts the model reads (template, movie wrapper, markers) and every question and
 // answer form, split where visual slots go, as the tokenizers will see them.
 void write_corpus(const Options& o) {
-  if (o.out.empty()) usage("corpus needs --out");
+  if (o.out.empty()) throw UsageError("corpus needs --out");
   std::mt19937_64 rng(o.seed);
   std::ofstream out(o.out);
   for (const auto& line : corpus_lines(rng, 3000)) out << line << "\n";
@@ -226,7 +225,7 @@ struct Clock {
 };
 
 void train(const Options& o) {
-  if (o.work.empty() || o.out.empty()) usage("train needs --work and --out");
+  if (o.work.empty() || o.out.empty()) throw UsageError("train needs --work and --out");
   torch::set_num_threads(static_cast<int>(o.threads));
   torch::manual_seed(o.seed);
   const fs::path work(o.work);
@@ -324,7 +323,7 @@ void train(const Options& o) {
     std::stringstream names(o.categories);
     for (std::string name; std::getline(names, name, ',');) {
       Category c;
-      if (!category_from_name(name, c)) usage("unknown category " + name);
+      if (!category_from_name(name, c)) throw UsageError("unknown category " + name);
       share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
     }
     eo.category_share = share;
@@ -399,14 +398,14 @@ void train(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Options o = parse(argc, argv);
-    if (o.command == "corpus") write_corpus(o);
-    else if (o.command == "train") train(o);
-    else usage("unknown command " + o.command);
-  } catch (const std::exception& e) {
-    std::cerr << "llamavid-train: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return tool_main("llamavid-train", kUsage, argc, argv, kSpec, [](const CliArgs& args) {
+    const Options o = parse(args);
+    if (o.command == "corpus")
+      write_corpus(o);
+    else if (o.command == "train")
+      train(o);
+    else
+      throw UsageError("unknown command " + o.command);
+    return 0;
+  });
 }
