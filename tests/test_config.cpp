@@ -118,6 +118,27 @@ TEST(Config, Errors) {
   EXPECT_NE(expect_error(R"({"hidden_act": "gelu"})").find("hidden_act"), std::string::npos);
 }
 
+// Sizes past sane bounds, and numbers no model can run with, are refused naming the key before
+// anything is built.
+TEST(Config, SaneBounds) {
+  auto refused = [](const std::string& json, const std::string& key) {
+    const std::string msg = expect_error(json);
+    EXPECT_NE(msg.find(key), std::string::npos) << json << " -> " << msg;
+  };
+  refused(R"({"num_hidden_layers": 1000000})", "'num_hidden_layers' is 1000000, more than the 1024");
+  refused(R"({"vision_config": {"num_hidden_layers": 5000}})", "'num_hidden_layers'");
+  refused(R"({"qformer_config": {"num_attention_heads": 100000}})", "'num_attention_heads'");
+  refused(R"({"vocab_size": 100000000})", "'vocab_size'");
+  refused(R"({"mm_projector_type": "mlp1000x_gelu"})", "mm_projector_type");
+  refused(R"({"rope_scaling": {"type": "linear", "factor": 1e308}})", "rope_scaling factor");
+  refused(R"({"rms_norm_eps": -1e-5})", "'rms_norm_eps'");
+  refused(R"({"vision_config": {"layer_norm_eps": 0}})", "'layer_norm_eps'");
+  refused(R"({"rope_theta": 0})", "'rope_theta'");
+  refused(R"({"max_token": 1000000000})", "'max_token'");
+  refused(R"({"max_position_embeddings": 16000000, "rope_scaling": {"type": "linear", "factor": 16}})",
+          "positions");
+}
+
 // A missing file is an error naming the path.
 TEST(Config, MissingFile) {
   try {

@@ -209,6 +209,22 @@ TEST(SafetensorsCorrupt, InvalidHeaderJson) {
   EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
 }
 
+// A shape nested 100,000 deep (it overflowed the stack when the error printed it) is refused
+// before parsing; one nested 60 deep is parsed and its error shows a bounded excerpt.
+TEST(SafetensorsCorrupt, DeeplyNestedHeader) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string msg =
+      open_error(write_raw("deep", R"({"w": {"dtype": "F32", "shape": )" + deep +
+                                       R"(, "data_offsets": [0, 4]}})", 4));
+  EXPECT_NE(msg.find("nested deeper than 64"), std::string::npos) << msg.substr(0, 200);
+  const std::string nested = std::string(60, '[') + "1" + std::string(60, ']');
+  msg = open_error(write_raw("nested", R"({"w": {"dtype": "F32", "shape": )" + nested +
+                                           R"(, "data_offsets": [0, 4]}})", 4));
+  EXPECT_NE(msg.find("'w'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("..."), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 400u) << msg;
+}
+
 // A header that is JSON but not an object.
 TEST(SafetensorsCorrupt, HeaderNotObject) {
   std::string msg = open_error(write_raw("array", "[1, 2]", 0));

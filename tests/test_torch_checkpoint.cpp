@@ -110,7 +110,19 @@ TEST(TorchCheckpointRefused, ForbiddenGlobal) {
   EXPECT_NE(msg.find("os.system"), std::string::npos) << msg;
 }
 
-// A zip cut in half has no central directory.
+// Containers nested a million deep are refused while read, and lists chained a million deep
+// through the memo are freed without recursion: an error each time, never a stack overflow.
+TEST(TorchCheckpointRefused, DeepNesting) {
+  const std::string dir = make("deep");
+  for (const char* name : {"deep_list", "deep_dict", "deep_tuple"}) {
+    const std::string msg = read_error(dir + "/" + name + ".pt");
+    EXPECT_NE(msg.find("nest deeper than 100 levels"), std::string::npos) << name << ": " << msg;
+  }
+  const std::string msg = read_error(dir + "/memo_chain.pt");
+  EXPECT_NE(msg.find("holds a list, not a dict of tensors"), std::string::npos) << msg;
+}
+
+
 TEST(TorchCheckpointRefused, TruncatedZip) {
   std::string dir = make("truncated");
   std::string msg = read_error(dir + "/truncated.pt");

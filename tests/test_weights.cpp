@@ -143,6 +143,19 @@ TEST(WeightSet, IndexPutsTensorInWrongShard) {
   EXPECT_TRUE(has(msg, "model-00001-of-00002.safetensors, which lacks it")) << msg;
 }
 
+// Shards are file names beside the index: an index cannot make the loader read outside the
+// checkpoint folder.
+TEST(WeightSet, IndexShardOutsideTheFolder) {
+  int n = 0;
+  for (const std::string shard : {"../st/model-00001-of-00002.safetensors", "/etc/passwd", ".."}) {
+    std::string dir = copy_of("st", "escape" + std::to_string(n++));
+    test::write_file(dir + "/model.safetensors.index.json",
+                     R"({"weight_map": {"lm_head.weight": ")" + shard + R"("}})");
+    std::string msg = error_of([&] { WeightSet::open(dir); });
+    EXPECT_TRUE(has(msg, "not a file name in the checkpoint folder")) << shard << ": " << msg;
+  }
+}
+
 // An index without a weight_map is refused.
 TEST(WeightSet, IndexWithoutWeightMap) {
   std::string dir = copy_of("st", "no_weight_map");

@@ -92,6 +92,10 @@ int run(const CliArgs& args) {
   if (ckpt.empty() || out.empty()) throw UsageError("--checkpoint and --out are required");
   const fs::path ckpt_dir(ckpt), out_dir(out);
   if (!fs::is_directory(ckpt_dir)) throw Error(ckpt + ": checkpoint folder does not exist");
+  // Writing model.safetensors and copying config.json into the checkpoint itself would replace
+  // the files being read: refused before anything is written.
+  if (fs::weakly_canonical(ckpt_dir) == fs::weakly_canonical(out_dir))
+    throw UsageError("--out must not be the --checkpoint folder");
 
   const ModelConfig config = load_config((ckpt_dir / "config.json").string());
   if (!fs::is_regular_file(ckpt_dir / "tokenizer.model"))

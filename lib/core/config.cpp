@@ -2,12 +2,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_text.h"
+#include "core/small_file.h"
 
 namespace llamavid {
 
@@ -27,9 +27,28 @@ void read_int(const json& j, const char* key, int64_t& out, const std::string& o
   out = it->get<int64_t>();
 }
 
-void read_positive(const json& j, const char* key, int64_t& out, const std::string& origin) {
+// Sane bounds, far above any released or conceivable LLaMA-VID, so that a hostile config cannot
+// make the loader build a million layers before the weights are looked at.
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxHeads = 1024;
+constexpr int64_t kMaxWidth = 1 << 16;         // hidden sizes
+constexpr int64_t kMaxFfnWidth = 1 << 18;      // intermediate sizes
+constexpr int64_t kMaxVocab = 1 << 22;
+constexpr int64_t kMaxPositions = 1 << 24;     // max_position_embeddings, max_token
+constexpr int64_t kMaxImageSize = 4096;
+constexpr int64_t kMaxTextLength = 1 << 16;    // the Q-Former's
+constexpr int64_t kMaxProjectorDepth = 64;
+constexpr double kMaxRopeFactor = 1024;
+constexpr double kMaxRopeTheta = 1e12;
+
+// A positive integer key, at most `max`.
+void read_positive(const json& j, const char* key, int64_t& out, const std::string& origin,
+                   int64_t max) {
   read_int(j, key, out, origin);
   if (out <= 0) fail(origin, std::string("key '") + key + "' must be positive");
+  if (out > max)
+    fail(origin, std::string("key '") + key + "' is " + std::to_string(out) + ", more than the " +
+                     std::to_string(max) + " a model may have");
 }
 
 void read_double(const json& j, const char* key, double& out, const std::string& origin) {
@@ -37,6 +56,16 @@ void read_double(const json& j, const char* key, double& out, const std::string&
   if (it == j.end() || it->is_null()) return;
   if (!it->is_number()) fail(origin, std::string("key '") + key + "' must be a number");
   out = it->get<double>();
+  if (!std::isfinite(out)) fail(origin, std::string("key '") + key + "' must be finite");
+}
+
+// A number key in (low, high] (an epsilon, a RoPE base).
+void read_in_range(const json& j, const char* key, double& out, double low, double high,
+                   const std::string& origin) {
+  read_double(j, key, out, origin);
+  if (!(out > low && out <= high))
+    fail(origin, std::string("key '") + key + "' must be above " + std::to_string(low) +
+                     " and at most " + std::to_string(high) + ", not " + std::to_string(out));
 }
 
 void read_string(const json& j, const char* key, std::string& out, const std::string& origin) {
@@ -69,13 +98,13 @@ void check_heads(int64_t hidden, int64_t heads, const char* what, const std::str
 
 VisionConfig parse_vision(const json& j, const std::string& origin) {
   VisionConfig v;
-  read_positive(j, "image_size", v.image_size, origin);
-  read_positive(j, "patch_size", v.patch_size, origin);
-  read_positive(j, "hidden_size", v.hidden_size, origin);
-  read_positive(j, "num_hidden_layers", v.num_hidden_layers, origin);
-  read_positive(j, "num_attention_heads", v.num_attention_heads, origin);
-  read_positive(j, "intermediate_size", v.intermediate_size, origin);
-  read_double(j, "layer_norm_eps", v.layer_norm_eps, origin);
+  read_positive(j, "image_size", v.image_size, origin, kMaxImageSize);
+  read_positive(j, "patch_size", v.patch_size, origin, kMaxImageSize);
+  read_positive(j, "hidden_size", v.hidden_size, origin, kMaxWidth);
+  read_positive(j, "num_hidden_layers", v.num_hidden_layers, origin, kMaxLayers);
+  read_positive(j, "num_attention_heads", v.num_attention_heads, origin, kMaxHeads);
+  read_positive(j, "intermediate_size", v.intermediate_size, origin, kMaxFfnWidth);
+  read_in_range(j, "layer_norm_eps", v.layer_norm_eps, 0.0, 1.0, origin);
   if (v.image_size % v.patch_size != 0)
     fail(origin, "vision_config: image_size " + std::to_string(v.image_size) +
                      " is not a multiple of patch_size " + std::to_string(v.patch_size));
@@ -85,15 +114,15 @@ VisionConfig parse_vision(const json& j, const std::string& origin) {
 
 QFormerConfig parse_qformer(const json& j, const std::string& origin) {
   QFormerConfig q;
-  read_positive(j, "hidden_size", q.hidden_size, origin);
-  read_positive(j, "num_hidden_layers", q.num_hidden_layers, origin);
-  read_positive(j, "num_attention_heads", q.num_attention_heads, origin);
-  read_positive(j, "intermediate_size", q.intermediate_size, origin);
-  read_positive(j, "cross_attention_freq", q.cross_attention_freq, origin);
-  read_positive(j, "vocab_size", q.vocab_size, origin);
-  read_positive(j, "max_position_embeddings", q.max_position_embeddings, origin);
-  read_positive(j, "max_text_length", q.max_text_length, origin);
-  read_double(j, "layer_norm_eps", q.layer_norm_eps, origin);
+  read_positive(j, "hidden_size", q.hidden_size, origin, kMaxWidth);
+  read_positive(j, "num_hidden_layers", q.num_hidden_layers, origin, kMaxLayers);
+  read_positive(j, "num_attention_heads", q.num_attention_heads, origin, kMaxHeads);
+  read_positive(j, "intermediate_size", q.intermediate_size, origin, kMaxFfnWidth);
+  read_positive(j, "cross_attention_freq", q.cross_attention_freq, origin, kMaxLayers);
+  read_positive(j, "vocab_size", q.vocab_size, origin, kMaxVocab);
+  read_positive(j, "max_position_embeddings", q.max_position_embeddings, origin, kMaxTextLength);
+  read_positive(j, "max_text_length", q.max_text_length, origin, kMaxTextLength);
+  read_in_range(j, "layer_norm_eps", q.layer_norm_eps, 0.0, 1.0, origin);
   check_heads(q.hidden_size, q.num_attention_heads, "qformer_config", origin);
   if (q.max_text_length > q.max_position_embeddings)
     fail(origin, "qformer_config: max_text_length exceeds max_position_embeddings");
@@ -102,16 +131,16 @@ QFormerConfig parse_qformer(const json& j, const std::string& origin) {
 
 LlamaConfig parse_llama(const json& j, const std::string& origin) {
   LlamaConfig l;
-  read_positive(j, "vocab_size", l.vocab_size, origin);
-  read_positive(j, "hidden_size", l.hidden_size, origin);
-  read_positive(j, "intermediate_size", l.intermediate_size, origin);
-  read_positive(j, "num_hidden_layers", l.num_hidden_layers, origin);
-  read_positive(j, "num_attention_heads", l.num_attention_heads, origin);
+  read_positive(j, "vocab_size", l.vocab_size, origin, kMaxVocab);
+  read_positive(j, "hidden_size", l.hidden_size, origin, kMaxWidth);
+  read_positive(j, "intermediate_size", l.intermediate_size, origin, kMaxFfnWidth);
+  read_positive(j, "num_hidden_layers", l.num_hidden_layers, origin, kMaxLayers);
+  read_positive(j, "num_attention_heads", l.num_attention_heads, origin, kMaxHeads);
   l.num_key_value_heads = l.num_attention_heads;
-  read_positive(j, "num_key_value_heads", l.num_key_value_heads, origin);
-  read_positive(j, "max_position_embeddings", l.max_position_embeddings, origin);
-  read_double(j, "rms_norm_eps", l.rms_norm_eps, origin);
-  read_double(j, "rope_theta", l.rope_theta, origin);
+  read_positive(j, "num_key_value_heads", l.num_key_value_heads, origin, kMaxHeads);
+  read_positive(j, "max_position_embeddings", l.max_position_embeddings, origin, kMaxPositions);
+  read_in_range(j, "rms_norm_eps", l.rms_norm_eps, 0.0, 1.0, origin);
+  read_in_range(j, "rope_theta", l.rope_theta, 1.0, kMaxRopeTheta, origin);
   read_bool(j, "tie_word_embeddings", l.tie_word_embeddings, origin);
   read_int(j, "bos_token_id", l.bos_token_id, origin);
   read_int(j, "eos_token_id", l.eos_token_id, origin);
@@ -133,7 +162,9 @@ LlamaConfig parse_llama(const json& j, const std::string& origin) {
     if (type != "linear")
       fail(origin, "rope_scaling type '" + type + "' is not supported (only 'linear')");
     read_double(*rs, "factor", l.rope_scaling_factor, origin);
-    if (!(l.rope_scaling_factor >= 1.0)) fail(origin, "rope_scaling factor must be >= 1");
+    if (!(l.rope_scaling_factor >= 1.0 && l.rope_scaling_factor <= kMaxRopeFactor))
+      fail(origin, "rope_scaling factor must be in [1, " + std::to_string(kMaxRopeFactor) +
+                       "], not " + std::to_string(l.rope_scaling_factor));
   }
   return l;
 }
@@ -175,6 +206,7 @@ bool parse_time_markers(const std::string& name, TimeMarkers& out) {
 }
 
 ModelConfig parse_config(const std::string& json_text, const std::string& origin) {
+  check_json_depth(json_text, origin);
   json j;
   try {
     j = json::parse(json_text);
@@ -189,7 +221,7 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   c.qformer = parse_qformer(object_or_empty(j, "qformer_config", origin), origin);
 
   c.mm_hidden_size = c.vision.hidden_size;
-  read_positive(j, "mm_hidden_size", c.mm_hidden_size, origin);
+  read_positive(j, "mm_hidden_size", c.mm_hidden_size, origin, kMaxWidth);
   if (c.mm_hidden_size != c.vision.hidden_size)
     fail(origin, "mm_hidden_size " + std::to_string(c.mm_hidden_size) +
                      " differs from the vision hidden_size " +
@@ -202,7 +234,7 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
     int depth = 0;
     char tail[16] = {0};
     if (std::sscanf(c.mm_projector_type.c_str(), "mlp%dx_gel%15s", &depth, tail) != 2 ||
-        std::string(tail) != "u" || depth < 1)
+        std::string(tail) != "u" || depth < 1 || depth > kMaxProjectorDepth)
       fail(origin, "mm_projector_type '" + c.mm_projector_type +
                        "' is not supported (use 'linear' or 'mlpNx_gelu')");
     c.mm_projector_depth = depth;
@@ -239,6 +271,8 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   // The long-video checkpoint is the one trained with extended positions.
   int64_t max_token = 0;
   read_int(j, "max_token", max_token, origin);
+  if (max_token < 0 || max_token > kMaxPositions)
+    fail(origin, "key 'max_token' must be in [0, " + std::to_string(kMaxPositions) + "]");
   bool long_video = c.llm.rope_scaling_factor > 1.0 ||
                     (max_token > c.llm.max_position_embeddings);
   c.prompt_style = long_video ? PromptStyle::Movie : PromptStyle::Video;
@@ -259,15 +293,15 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
 
   double scaled = static_cast<double>(c.llm.max_position_embeddings) * c.llm.rope_scaling_factor;
   c.max_token = max_token > 0 ? max_token : static_cast<int64_t>(std::llround(scaled));
+  if (c.max_token > kMaxPositions)
+    fail(origin, "max_position_embeddings times the rope_scaling factor is " +
+                     std::to_string(c.max_token) + " positions, more than " +
+                     std::to_string(kMaxPositions));
   return c;
 }
 
 ModelConfig load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the model configuration");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(read_small_file(path, kMaxConfigBytes, "the model configuration"), path);
 }
 
 }  // namespace llamavid

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "io/mapped_file.h"
 
 namespace llamavid {
@@ -85,6 +86,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                std::to_string(f.size()) + "-byte file (truncated, or not safetensors)");
   }
   const char* text = reinterpret_cast<const char*>(f.data() + 8);
+  check_json_depth(std::string_view(text, header_len), "invalid safetensors file " + path);
   json header = json::parse(text, text + header_len, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) throw fail("the header is not valid JSON");
   if (!header.is_object()) throw fail("the header is not a JSON object");
@@ -113,7 +115,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     const json& joffsets = info["data_offsets"];
     Entry e;
     if (!jdtype.is_string() || !parse_dtype(jdtype.get<std::string>(), e.dtype)) {
-      throw bad("unsupported dtype " + jdtype.dump() +
+      throw bad("unsupported dtype " + excerpt(jdtype.dump()) +
                 " (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
     }
     if (!jshape.is_array()) throw bad("shape is not an array");
@@ -121,32 +123,32 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     uint64_t numel = 1, nonzero = 1;
     for (const json& d : jshape) {
       if (!d.is_number_unsigned())
-        throw bad("shape " + jshape.dump() + " has a negative or non-integer dimension");
+        throw bad("shape " + excerpt(jshape.dump()) + " has a negative or non-integer dimension");
       uint64_t dim = d.get<uint64_t>();
       if (dim > 0 && (__builtin_mul_overflow(nonzero, dim, &nonzero) ||
                       nonzero > static_cast<uint64_t>(INT64_MAX))) {
-        throw bad("shape " + jshape.dump() + " is too large");
+        throw bad("shape " + excerpt(jshape.dump()) + " is too large");
       }
       numel *= dim;
       e.shape.push_back(static_cast<int64_t>(dim));
     }
     if (!joffsets.is_array() || joffsets.size() != 2 || !joffsets[0].is_number_unsigned() ||
         !joffsets[1].is_number_unsigned()) {
-      throw bad("data_offsets " + joffsets.dump() + " is not a pair of non-negative integers");
+      throw bad("data_offsets " + excerpt(joffsets.dump()) + " is not a pair of non-negative integers");
     }
     uint64_t begin = joffsets[0].get<uint64_t>();
     uint64_t end = joffsets[1].get<uint64_t>();
-    if (begin > end) throw bad("data_offsets " + joffsets.dump() + " begin after they end");
+    if (begin > end) throw bad("data_offsets " + excerpt(joffsets.dump()) + " begin after they end");
     if (end > data_size) {
-      throw bad("data_offsets " + joffsets.dump() + " run past the " + std::to_string(data_size) +
+      throw bad("data_offsets " + excerpt(joffsets.dump()) + " run past the " + std::to_string(data_size) +
                 " data bytes (truncated file?)");
     }
     uint64_t nbytes = 0;
     if (__builtin_mul_overflow(numel, c10::elementSize(e.dtype), &nbytes) ||
         nbytes != end - begin) {
-      throw bad("shape " + jshape.dump() + " of " + jdtype.get<std::string>() + " needs " +
+      throw bad("shape " + excerpt(jshape.dump()) + " of " + jdtype.get<std::string>() + " needs " +
                 std::to_string(numel) + " x " + std::to_string(c10::elementSize(e.dtype)) +
-                " bytes but data_offsets " + joffsets.dump() + " hold " +
+                " bytes but data_offsets " + excerpt(joffsets.dump()) + " hold " +
                 std::to_string(end - begin));
     }
     e.begin = data_begin + begin;

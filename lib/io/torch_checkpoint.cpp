@@ -1,5 +1,6 @@
 #include "io/torch_checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -16,7 +17,17 @@ namespace {
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
+// Containers nest at most this deep (a state dict nests 4). A hostile pickle nesting a list a
+// million deep is refused while it is read; one that nests through the memo after the fact is
+// still freed without recursion (~Value).
+constexpr int kMaxPickleDepth = 100;
+
 struct Value {
+  Value() = default;
+  Value(const Value&) = delete;
+  Value& operator=(const Value&) = delete;
+  ~Value();
+
   enum class Kind {
     None,
     Bool,
@@ -38,7 +49,29 @@ struct Value {
   std::vector<ValuePtr> items;                         // Tuple, List
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // Dict
   torch::Tensor tensor;  // Storage: 1-D over the storage's bytes; Tensor: the tensor
+  int depth = 1;         // containers: 1 + the deepest child's depth when it was added
 };
+
+// Frees the containers below iteratively: each one whose last holder this is gives its children
+// to the work list before it goes, so no destructor runs inside another.
+Value::~Value() {
+  std::vector<ValuePtr> pending;
+  auto adopt = [&](Value& v) {
+    for (ValuePtr& c : v.items) pending.push_back(std::move(c));
+    for (auto& [k, c] : v.entries) {
+      pending.push_back(std::move(k));
+      pending.push_back(std::move(c));
+    }
+    v.items.clear();
+    v.entries.clear();
+  };
+  adopt(*this);
+  while (!pending.empty()) {
+    ValuePtr v = std::move(pending.back());
+    pending.pop_back();
+    if (v && v.use_count() == 1) adopt(*v);
+  }
+}
 
 ValuePtr make(Value::Kind kind) {
   auto v = std::make_shared<Value>();
@@ -170,8 +203,15 @@ class Unpickler {
     stack_.resize(m);
     return out;
   }
+  // Records that `child` is now inside `parent`; Error when that nests too deep.
+  void nest(Value& parent, const ValuePtr& child) {
+    parent.depth = std::max(parent.depth, child->depth + 1);
+    if (parent.depth > kMaxPickleDepth)
+      throw fail("containers nest deeper than " + std::to_string(kMaxPickleDepth) + " levels");
+  }
   ValuePtr tuple(std::vector<ValuePtr> items) {
     ValuePtr t = make(Value::Kind::Tuple);
+    for (const ValuePtr& item : items) nest(*t, item);
     t->items = std::move(items);
     return t;
   }
@@ -195,11 +235,16 @@ class Unpickler {
     if (dict->kind != Value::Kind::Dict)
       throw fail(std::string("SETITEM on a ") + kind_name(dict->kind));
     if (kv.size() % 2) throw fail("SETITEMS with an odd number of values");
-    for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
+    for (size_t i = 0; i < kv.size(); i += 2) {
+      nest(*dict, kv[i]);
+      nest(*dict, kv[i + 1]);
+      dict->entries.emplace_back(kv[i], kv[i + 1]);
+    }
   }
   void append(ValuePtr list, const std::vector<ValuePtr>& items) {
     if (list->kind != Value::Kind::List)
       throw fail(std::string("APPEND on a ") + kind_name(list->kind));
+    for (const ValuePtr& item : items) nest(*list, item);
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
   ValuePtr global(const std::string& module, const std::string& name) {
@@ -294,7 +339,7 @@ ValuePtr Unpickler::interpret() {
       }
       case 'l': {  // LIST
         ValuePtr l = make(K::List);
-        l->items = pop_mark();
+        append(l, pop_mark());
         push(l);
         break;
       }

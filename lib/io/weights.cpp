@@ -1,12 +1,15 @@
 #include "io/weights.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_text.h"
+#include "core/small_file.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 
@@ -29,11 +32,11 @@ enum class Format { Safetensors, TorchZip };
 // Tells the formats apart by their first bytes: a zip local header, a pickle (the legacy
 // torch.save format), or a safetensors length followed by a JSON object.
 Format detect_format(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open weight file " + path);
+  // Mapped, not streamed: MappedFile refuses a FIFO or a device at once instead of waiting on it.
+  const auto file = MappedFile::open(path);
+  const size_t n = std::min<size_t>(file->size(), 9);
   char head[9] = {};
-  in.read(head, sizeof head);
-  size_t n = static_cast<size_t>(in.gcount());
+  if (n > 0) std::memcpy(head, file->data(), n);
   if (n >= 4 && std::string(head, 4) == "PK\x03\x04") return Format::TorchZip;
   if (n >= 1 && static_cast<unsigned char>(head[0]) == 0x80) {
     throw Error(path +
@@ -46,9 +49,9 @@ Format detect_format(const std::string& path) {
 }
 
 nlohmann::json read_index(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open " + path.string());
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const std::string text = read_small_file(path.string(), kMaxIndexBytes, "the shard index");
+  check_json_depth(text, path.string());
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) throw Error(path.string() + " is not a JSON object");
   if (!j.contains("weight_map") || !j["weight_map"].is_object()) {
     throw Error(path.string() + " has no \"weight_map\" object");
@@ -140,6 +143,13 @@ WeightSet WeightSet::open_index(const std::string& index_path) {
     std::string shard = jshard.get<std::string>();
     auto it = shards.find(shard);
     if (it == shards.end()) {
+      // A shard is a file name beside the index: no folder, so an index cannot reach outside
+      // the checkpoint folder ("../../etc/x", "/abs/path").
+      const fs::path name_only(shard);
+      if (shard.empty() || name_only.has_parent_path() || name_only.is_absolute() ||
+          shard == "." || shard == "..")
+        throw Error(index_path + " names shard '" + excerpt(shard) + "' (for tensor '" +
+                    excerpt(name) + "'), which is not a file name in the checkpoint folder");
       fs::path shard_path = dir / shard;
       if (!fs::is_regular_file(shard_path)) {
         throw Error(index_path + " names shard " + shard + " (for tensor '" + name +

@@ -145,15 +145,28 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   // The query count is the tensor's, as in LLaMA-VID (num_qformer is never read).
   m->num_query_ = weights.get(query_name).size(1);
 
+  // Every tensor the config implies, in its shape, and no other: checked first on modules built
+  // on the meta device, which allocate nothing, so that a config that does not fit its weights
+  // (num_hidden_layers 1e6, a width off by one) is refused before memory is taken for it.
+  auto load_all = [&](ModelModules& modules) {
+    std::set<std::string> consumed;
+    for (const auto& n : load_into(*modules.vision, weights, kVisionPrefix)) consumed.insert(n);
+    for (const auto& n : load_into(*modules.tokens, weights, kTokenGeneratorPrefix))
+      consumed.insert(n);
+    for (const auto& n : load_into(*modules.llm, weights, kLlamaPrefix)) consumed.insert(n);
+    for (const auto& name : weights.names())
+      if (is_ignorable_tensor(name)) consumed.insert(name);
+    require_all_consumed(weights, consumed);
+  };
+  try {
+    ModelModules shapes(c, m->num_query_, torch::TensorOptions().device(torch::kMeta).dtype(m->dtype_));
+    load_all(shapes);
+  } catch (const Error& e) {
+    throw Error(dir + ": config.json does not fit the weights (its layer counts and sizes imply "
+                      "other tensors): " + e.what());
+  }
   m->modules_ = std::make_unique<ModelModules>(c, m->num_query_, m->options());
-  std::set<std::string> consumed;
-  for (const auto& n : load_into(*m->modules_->vision, weights, kVisionPrefix)) consumed.insert(n);
-  for (const auto& n : load_into(*m->modules_->tokens, weights, kTokenGeneratorPrefix))
-    consumed.insert(n);
-  for (const auto& n : load_into(*m->modules_->llm, weights, kLlamaPrefix)) consumed.insert(n);
-  for (const auto& name : weights.names())
-    if (is_ignorable_tensor(name)) consumed.insert(name);
-  require_all_consumed(weights, consumed);
+  load_all(*m->modules_);
   m->identity_ = identity_of(*m);
   return m;
 }

@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <queue>
 
 #include "core/error.h"
+#include "core/small_file.h"
 #include "core/utf8.h"
 
 namespace llamavid {
@@ -136,10 +135,7 @@ struct CandidateOrder {
 }  // namespace
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) : path_(path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open SentencePiece tokenizer model '" + path + "'");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  parse(bytes);
+  parse(read_small_file(path, kMaxTokenizerBytes, "the SentencePiece tokenizer model"));
 }
 
 void SentencePieceTokenizer::parse(const std::string& bytes) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
+#include <sstream>
 
 #include <unicode/locid.h>
 #include <unicode/normalizer2.h>
@@ -10,6 +10,7 @@
 #include <unicode/unistr.h>
 
 #include "core/error.h"
+#include "core/small_file.h"
 
 namespace llamavid {
 
@@ -166,8 +167,7 @@ std::vector<std::u32string> basic_tokenize(const std::string& chunk) {
 }  // namespace
 
 WordPieceTokenizer::WordPieceTokenizer(const std::string& vocab_path) : path_(vocab_path) {
-  std::ifstream in(vocab_path, std::ios::binary);
-  if (!in) throw Error("cannot open WordPiece vocabulary '" + vocab_path + "'");
+  std::istringstream in(read_small_file(vocab_path, kMaxVocabBytes, "the WordPiece vocabulary"));
   std::string line;
   while (std::getline(in, line)) {
     // As HF's load_vocab: a repeated token keeps its last line number.

@@ -56,6 +56,10 @@ def seeds_safetensors(d):
     safetensors_io.save(small_tensors(), os.path.join(d, "dtypes.safetensors"),
                         metadata={"format": "pt"})
     safetensors_io.save({"w": torch.ones(2, 2)}, os.path.join(d, "one.safetensors"))
+    # A shape nested 100,000 deep: it once overflowed the stack when an error printed it.
+    header = ('{"w": {"dtype": "F32", "shape": ' + "[" * 100000 + "]" * 100000 +
+              ', "data_offsets": [0, 4]}}').encode()
+    write(d, "deep_shape.safetensors", len(header).to_bytes(8, "little") + header + bytes(4))
 
 
 def seeds_torch_checkpoint(d):
@@ -67,6 +71,13 @@ def seeds_torch_checkpoint(d):
     torch.save({"model": {"a": torch.ones(2)}, "step": 3, "name": "x", "lr": [0.1, (1, 2)]},
                os.path.join(d, "nested.pt"))
     with tempfile.TemporaryDirectory() as tmp:
+        # Containers nested past the reader's bound (a million deep once overflowed the stack
+        # when the value tree was freed); 1,000 levels keep the seeds small.
+        mtc.nested_case(tmp, "deep_list", b"]" * 1000 + b"a" * 999)
+        mtc.nested_case(tmp, "deep_tuple", b"N" + b"\x85" * 1000)
+        for name in ("deep_list", "deep_tuple"):
+            shutil.copy(os.path.join(tmp, name + ".pt"), os.path.join(d, name + ".pt"))
+    with tempfile.TemporaryDirectory() as tmp:
         mtc.case_zip64(tmp)
         for name in os.listdir(tmp):
             if name.endswith(".pt") and os.path.getsize(os.path.join(tmp, name)) < 16384:
@@ -75,6 +86,7 @@ def seeds_torch_checkpoint(d):
 
 def seeds_config(d):
     shutil.copy(os.path.join(DEFAULT_MODEL, "config.json"), os.path.join(d, "default.json"))
+    write(d, "deep.json", '{"vision_config": ' + "[" * 100000 + "]" * 100000 + "}")
     with tempfile.TemporaryDirectory() as tmp:
         sp, vocab = rc.write_tokenizers(tmp)
         for style in ("video", "movie"):

@@ -154,6 +154,25 @@ def case_forbidden(d):
                 [("archive/data.pkl", pkl), ("archive/version", b"3\n")])
 
 
+def nested_case(d, name, body):
+    write_zip64(os.path.join(d, name + ".pt"),
+                [("archive/data.pkl", b"\x80\x02" + body + b"."), ("archive/version", b"3\n")])
+
+
+def case_deep(d):
+    """Hand-made pickles nesting a list, a dict and a tuple a million deep (a recursive free of
+    the value tree overflowed the stack), and lists chained a million deep through the memo after
+    they were nested (which no depth count at nesting time sees)."""
+    n = 1000000
+    nested_case(d, "deep_list", b"]" * n + b"a" * (n - 1))
+    nested_case(d, "deep_dict", b"}X\x01\x00\x00\x00k" * n + b"N" + b"s" * n)
+    nested_case(d, "deep_tuple", b"N" + b"\x85" * n)
+    chain = [b"]r\x00\x00\x00\x00"]
+    for i in range(1, n):
+        chain.append(b"j" + (i - 1).to_bytes(4, "little") + b"]r" + i.to_bytes(4, "little") + b"a")
+    nested_case(d, "memo_chain", b"".join(chain))
+
+
 def case_not_torch(d):
     with zipfile.ZipFile(os.path.join(d, "not_torch.zip"), "w") as z:
         z.writestr("readme.txt", "hello")

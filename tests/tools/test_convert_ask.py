@@ -165,6 +165,27 @@ class BadCheckpoints(unittest.TestCase):
             f.write("{\"hidden_size\": ")
         self.convert_fails(ckpt, "config.json")
 
+    # A FIFO given as --vision-tower is refused at once (reading it would wait for a writer).
+    def test_fifo_vision_tower(self):
+        ckpt = self.copy("bad_fifo")
+        fifo = os.path.join(SCRATCH, "tower_fifo.pth")
+        if os.path.exists(fifo):
+            os.remove(fifo)
+        os.mkfifo(fifo)
+        r = subprocess.run([CONVERT, "--checkpoint", ckpt, "--out", ckpt + "_out",
+                            "--vision-tower", fifo], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not a regular file", r.stderr)
+
+    # --out equal to --checkpoint is refused before anything is written.
+    def test_out_is_the_checkpoint(self):
+        ckpt = self.copy("bad_out")
+        before = sorted(os.listdir(ckpt))
+        r = run([CONVERT, "--checkpoint", ckpt, "--out", ckpt + "/."])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--out must not be the --checkpoint folder", r.stderr)
+        self.assertEqual(sorted(os.listdir(ckpt)), before)
+
     # llamavid-ask on a model directory without weights fails with a clear message.
     def test_ask_missing_model(self):
         r = run([ASK, "--model", os.path.join(SCRATCH, "nowhere"), "--image", "x.png", "q?"])
