@@ -2,6 +2,7 @@
 // model, version or a corrupt file with the memory untouched, and never leave a broken file
 // behind a failed or killed save.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <signal.h>
 #include <spawn.h>
@@ -144,7 +145,7 @@ TEST_F(MemoryFileTest, EntriesComeBackExactly) {
   entries[2].context = torch::randn({6});
   const std::string path = test::scratch_dir("memory_file_exact") + "/m.safetensors";
   save_memory_file(path, entries, "0123456789abcdef", "somewhere");
-  const auto back = load_memory_file(path, "0123456789abcdef");
+  const auto back = load_memory_file(path, "0123456789abcdef", EntryShapes{4, 8, 2, 6});
   ASSERT_EQ(back.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(back[i].start_ns, entries[i].start_ns);
@@ -183,6 +184,76 @@ TEST_F(MemoryFileTest, ModelIdentityIsStableAndDistinct) {
   EXPECT_EQ(id.size(), 16u);
   EXPECT_EQ(Model::load(*dir_, o)->identity(), id);
   EXPECT_NE(model(*other_dir_)->identity(), id);
+}
+
+// The same weights under another config.json (another compress_type, prompt or merge
+// threshold) are another model: the identity covers the configuration as parsed, not its
+// spacing.
+TEST_F(MemoryFileTest, IdentityCoversTheConfig) {
+  const std::string id = model(*dir_)->identity();
+  const std::string dir = test::scratch_dir("memory_file_config_model");
+  for (const char* name : {"config.json", "model.safetensors", "tokenizer.model", "vocab.txt"})
+    std::filesystem::copy_file(*dir_ + "/" + name, dir + "/" + name);
+  nlohmann::json config = nlohmann::json::parse(test::read_file(*dir_ + "/config.json"));
+  test::write_file(dir + "/config.json", config.dump(4));  // spacing only
+  EXPECT_EQ(Model::load(dir)->identity(), id);
+  config["llamavid_merge_threshold"] = 0.5;
+  test::write_file(dir + "/config.json", config.dump());
+  EXPECT_NE(Model::load(dir)->identity(), id);
+}
+
+// Entries that do not fit the model (shapes), hold NaN or infinity, or absurd times are refused
+// with the reason, and the memory loaded into stays as it was.
+TEST_F(MemoryFileTest, EntriesThatDoNotFitAreRefused) {
+  auto probe = session();
+  feed(*probe, 1);
+  const std::string dir = test::scratch_dir("memory_file_unfit");
+  probe->save_memory(dir + "/good.safetensors");
+  std::vector<MemoryEntry> good = load_memory_file(
+      dir + "/good.safetensors", model(*dir_)->identity(),
+      EntryShapes{model(*dir_)->config().vision.num_tokens(),
+                  model(*dir_)->config().vision.hidden_size,
+                  model(*dir_)->config().content_tokens_per_frame(),
+                  model(*dir_)->config().llm.hidden_size});
+  ASSERT_EQ(good.size(), 1u);
+  struct Case {
+    const char* what;
+    void (*spoil)(MemoryEntry&);
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"content one column short",
+       [](MemoryEntry& e) { e.content = e.content.narrow(1, 0, e.content.size(1) - 1); },
+       "'content' of shape"},
+      {"an extra content token", [](MemoryEntry& e) { e.content = torch::cat({e.content, e.content}); },
+       "'content' of shape"},
+      {"NaN in the context token",
+       [](MemoryEntry& e) { e.context = e.context.clone(); e.context[0] = NAN; }, "NaN"},
+      {"infinity in the signature",
+       [](MemoryEntry& e) { e.signature = e.signature.clone(); e.signature[1] = INFINITY; },
+       "NaN or infinite"},
+      {"a time 200 years in",
+       [](MemoryEntry& e) { e.end_ns = int64_t{200} * 365 * 24 * 3600 * kSecond; },
+       "invalid time span"},
+      {"a negative start", [](MemoryEntry& e) { e.start_ns = -kSecond; }, "invalid time span"},
+  };
+  auto b = session();
+  feed(*b, 2, 30);
+  for (const Case& c : cases) {
+    std::vector<MemoryEntry> entries = good;
+    c.spoil(entries[0]);
+    const std::string path = dir + "/bad.safetensors";
+    save_memory_file(path, entries, model(*dir_)->identity(), *dir_);
+    try {
+      b->load_memory(path);
+      ADD_FAILURE() << c.what << ": loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.reason), std::string::npos) << c.what << ": " << e.what();
+    }
+    EXPECT_EQ(b->memory_frames(), 2u) << c.what;
+    EXPECT_EQ(b->memory_start_ns(), 30 * kSecond) << c.what;
+  }
+  EXPECT_NO_THROW(b->answer("What is on screen?"));
 }
 
 // A memory made by another model is refused with a message saying so; the memory stays.

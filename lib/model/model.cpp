@@ -4,7 +4,10 @@
 #include <map>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/small_file.h"
 #include "io/checksum.h"
 #include "io/weights.h"
 
@@ -35,10 +38,12 @@ std::string require_file(const fs::path& dir, const std::string& name, const std
   return p.string();
 }
 
-// The identity: see Model::identity().
-std::string identity_of(const Model& model) {
+// The identity: see Model::identity(). `config_text` is config.json as read.
+std::string identity_of(const Model& model, const std::string& config_text) {
   torch::NoGradGuard no_grad;
-  uint64_t h = kFnvOffset;
+  // The configuration as parsed (keys sorted, spacing and number forms normalised), so that
+  // another compress_type or prompt layout over the same weights is another model.
+  uint64_t h = fnv1a(kFnvOffset, nlohmann::json::parse(config_text).dump());
   const std::pair<const char*, const torch::nn::Module*> groups[] = {
       {"vision", model.vision().get()},
       {"tokens", model.tokens().get()},
@@ -121,7 +126,10 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
 
   std::shared_ptr<Model> m(new Model());
   m->dir_ = dir;
-  m->config_ = load_config(require_file(root, "config.json", "the configuration"));
+  const std::string config_path = require_file(root, "config.json", "the configuration");
+  const std::string config_text =
+      read_small_file(config_path, kMaxConfigBytes, "the model configuration");
+  m->config_ = parse_config(config_text, config_path);
   m->device_ = resolve_device(options.device);
   m->dtype_ = resolve_dtype(options.dtype, m->device_);
 
@@ -167,7 +175,7 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   }
   m->modules_ = std::make_unique<ModelModules>(c, m->num_query_, m->options());
   load_all(*m->modules_);
-  m->identity_ = identity_of(*m);
+  m->identity_ = identity_of(*m, config_text);
   return m;
 }
 

@@ -60,8 +60,8 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const std::string& directory() const { return dir_; }
   // What identifies the model for its memories (computed once, at load): a 64-bit hash (16 hex
-  // digits) of every parameter's name, shape and evenly spaced elements rounded to float16, so
-  // the device and dtype the model runs in do not change it. Needs no file: a model whose
+  // digits) of its config.json as parsed and of every parameter's name, shape and evenly spaced
+  // elements rounded to float16, so the device and dtype the model runs in do not change it. Needs no file: a model whose
   // directory is gone still has it.
   const std::string& identity() const { return identity_; }
   torch::Device device() const { return device_; }

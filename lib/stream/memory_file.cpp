@@ -18,12 +18,17 @@ struct TensorField {
   const char* name;
   torch::Tensor MemoryEntry::*member;
   bool required;  // every entry must hold it
+  std::vector<int64_t> (*row_shape)(const EntryShapes& s);  // one entry's
 };
 const TensorField kFields[] = {
-    {"features", &MemoryEntry::features, false},
-    {"context", &MemoryEntry::context, false},
-    {"content", &MemoryEntry::content, true},
-    {"signature", &MemoryEntry::signature, true},
+    {"features", &MemoryEntry::features, false,
+     [](const EntryShapes& s) { return std::vector<int64_t>{s.feature_tokens, s.vision_width}; }},
+    {"context", &MemoryEntry::context, false,
+     [](const EntryShapes& s) { return std::vector<int64_t>{s.width}; }},
+    {"content", &MemoryEntry::content, true,
+     [](const EntryShapes& s) { return std::vector<int64_t>{s.content_tokens, s.width}; }},
+    {"signature", &MemoryEntry::signature, true,
+     [](const EntryShapes& s) { return std::vector<int64_t>{s.vision_width}; }},
 };
 
 // values: [N] -> int64 [N] on the CPU
@@ -111,7 +116,8 @@ void save_memory_file(const std::string& path, const std::vector<MemoryEntry>& e
   save_safetensors(path, tensors, metadata);
 }
 
-std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::string& model_id) {
+std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::string& model_id,
+                                          const EntryShapes& shapes) {
   const std::shared_ptr<SafetensorsFile> f = SafetensorsFile::open(path);
   const auto& m = f->metadata();
   auto format = m.find("format");
@@ -148,10 +154,12 @@ std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::st
     e.start_ns = starts[i].item<int64_t>();
     e.end_ns = ends[i].item<int64_t>();
     e.frames = frames[i].item<int64_t>();
-    if (e.end_ns < e.start_ns || e.frames < 1 ||
-        (i > 0 && e.start_ns < entries[static_cast<size_t>(i - 1)].start_ns))
+    if (e.start_ns < 0 || e.end_ns < e.start_ns || e.end_ns > kMaxMemoryTimeNs ||
+        e.frames < 1 || (i > 0 && e.start_ns < entries[static_cast<size_t>(i - 1)].start_ns))
       throw file_error(path, "has entry " + std::to_string(i) +
-                                 " with an invalid time span or frame count");
+                                 " with an invalid time span or frame count (" +
+                                 std::to_string(e.start_ns) + " to " + std::to_string(e.end_ns) +
+                                 " ns, " + std::to_string(e.frames) + " frames)");
   }
 
   size_t known = 3;  // start_ns, end_ns, frames
@@ -171,7 +179,15 @@ std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::st
                                  "' rows for " + std::to_string(n) + " entries");
     if (!at::isFloatingType(f->dtype(field.name)))
       throw file_error(path, "has a non-float tensor '" + std::string(field.name) + "'");
+    std::vector<int64_t> row = field.row_shape(shapes);
+    row.insert(row.begin(), shape[0]);
+    if (shape != row)
+      throw file_error(path, "has '" + std::string(field.name) + "' of shape " +
+                                 c10::str(at::IntArrayRef(shape)) + ", this model's is " +
+                                 c10::str(at::IntArrayRef(row)));
     const torch::Tensor values = f->tensor(field.name);
+    if (!torch::isfinite(values).all().item<bool>())
+      throw file_error(path, "has NaN or infinite values in '" + std::string(field.name) + "'");
     int64_t previous = -1;
     for (int64_t r = 0; r < shape[0]; ++r) {
       const int64_t i = holders[r].item<int64_t>();

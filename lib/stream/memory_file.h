@@ -26,9 +26,24 @@ inline constexpr int kMemoryFileVersion = 1;
 void save_memory_file(const std::string& path, const std::vector<MemoryEntry>& entries,
                       const std::string& model_id, const std::string& model_dir);
 
+// The shapes a model's memory entries have: features [feature_tokens, vision_width], context
+// [width], content [content_tokens, width], signature [vision_width].
+struct EntryShapes {
+  int64_t feature_tokens = 0;
+  int64_t vision_width = 0;
+  int64_t content_tokens = 0;
+  int64_t width = 0;
+};
+
+// The latest stream time a memory file may hold: ten years, far past any stream, far below
+// where nanosecond arithmetic overflows.
+constexpr int64_t kMaxMemoryTimeNs = int64_t{10} * 365 * 24 * 3600 * 1000000000;
+
 // Reads the entries of a memory file as CPU tensors, after checking the format, the version,
-// the model (`model_id`), the checksum and that the entries are consistent. Throws Error naming
-// the file and what is wrong.
-std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::string& model_id);
+// the model (`model_id`), the checksum, that the entries are consistent (times ordered, within
+// [0, kMaxMemoryTimeNs]), that every tensor has the model's shape (`shapes`) and holds finite
+// values only. Throws Error naming the file and what is wrong.
+std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::string& model_id,
+                                          const EntryShapes& shapes);
 
 }  // namespace llamavid

@@ -503,7 +503,12 @@ void Session::save_memory(const std::string& path) const {
 
 void Session::load_memory(const std::string& path) {
   const Model& m = *impl_->model;
-  std::vector<MemoryEntry> entries = load_memory_file(path, m.identity());
+  EntryShapes shapes;
+  shapes.feature_tokens = m.config().vision.num_tokens();
+  shapes.vision_width = m.config().vision.hidden_size;
+  shapes.content_tokens = m.config().content_tokens_per_frame();
+  shapes.width = m.config().llm.hidden_size;
+  std::vector<MemoryEntry> entries = load_memory_file(path, m.identity(), shapes);
   torch::InferenceMode guard;
   for (MemoryEntry& e : entries) {
     for (torch::Tensor* t : {&e.features, &e.context, &e.content})
