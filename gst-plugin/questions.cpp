@@ -41,17 +41,19 @@ void on_bus_sync_message(GstBus*, GstMessage* message, gpointer user_data) {
 
 guint64 ask(GstLlamavid* self, const std::string& question, guint64 id) {
   Private* p = self->priv;
-  bool have_analyzer;
+  std::string refused;
   {
     std::lock_guard<std::mutex> lock(p->state_mutex);
-    have_analyzer = static_cast<bool>(p->analyzer);
-    if (have_analyzer)
-      id = p->analyzer->ask(question, id);  // queues only: no callback runs here
-    else
+    if (p->analyzer)
+      id = p->analyzer->ask(question, id, &refused);  // queues only: no callback runs here
+    else {
       id = p->question_ids->assign(id);
+      refused = "no frame has been seen yet";
+    }
   }
-  GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT ": %s", id, question.c_str());
-  if (!have_analyzer) post_error(self, id, question, "no frame has been seen yet");
+  // A refused question may be huge (it was refused for that): messages carry an excerpt.
+  GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT ": %s", id, excerpt(question).c_str());
+  if (!refused.empty()) post_error(self, id, excerpt(question, kMaxQuestionBytes), refused);
   return id;
 }
 

@@ -106,11 +106,13 @@ class StreamAnalyzerTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  std::unique_ptr<StreamAnalyzer> make(size_t queue_size = 8, int64_t max_new_tokens = 4) {
+  std::unique_ptr<StreamAnalyzer> make(size_t queue_size = 8, int64_t max_new_tokens = 4,
+                                       size_t max_questions = AnalyzerOptions{}.max_questions) {
     SessionOptions s;
     s.max_new_tokens = max_new_tokens;
     AnalyzerOptions o;
     o.queue_size = queue_size;
+    o.max_questions = max_questions;
     auto a = std::make_unique<StreamAnalyzer>(load_shared_model(*dir_, "cpu"), s, o,
                                               recorder_.callbacks());
     a->start();
@@ -275,6 +277,42 @@ TEST_F(StreamAnalyzerTest, GivenIdsAreKept) {
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[1].id, 100u);
   EXPECT_EQ(results[2].id, 101u);
+}
+
+// A question over kMaxQuestionBytes is refused when asked, unqueued: the host hears it through
+// `refused`, or on_error reports it at once with an excerpt of the question (a megabyte question
+// is not copied into messages).
+TEST_F(StreamAnalyzerTest, OverlongQuestionsAreRefusedUnqueued) {
+  auto a = make();
+  const std::string huge(1 << 20, 'q');
+  std::string refused;
+  const uint64_t id = a->ask(huge, 0, &refused);
+  EXPECT_NE(refused.find("too long: 1048576 bytes, at most 8192"), std::string::npos) << refused;
+  a->ask(huge);
+  auto results = recorder_.wait_for(1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].id, id + 1);
+  EXPECT_NE(results[0].reason.find("too long"), std::string::npos);
+  EXPECT_LE(results[0].question.size(), 100u);
+  EXPECT_EQ(a->ask(std::string(kMaxQuestionBytes, 'q'), 0, &refused), id + 2);  // at the limit
+}
+
+// Questions beyond max_questions waiting are refused with a reason; the ones queued are still
+// answered, each once.
+TEST_F(StreamAnalyzerTest, FullQuestionQueueRefuses) {
+  auto a = make(/*queue_size=*/8, /*max_new_tokens=*/4, /*max_questions=*/3);
+  a->stop();  // nothing is answered while the queue fills
+  std::vector<std::string> refusals;
+  for (int i = 0; i < 6; ++i) {
+    std::string refused;
+    a->ask("Question " + std::to_string(i) + "?", 0, &refused);
+    if (!refused.empty()) refusals.push_back(refused);
+  }
+  ASSERT_EQ(refusals.size(), 3u);
+  EXPECT_NE(refusals[0].find("too many questions waiting (3)"), std::string::npos) << refusals[0];
+  a->start();
+  auto results = recorder_.wait_for(3);
+  EXPECT_EQ(results.size(), 3u);
 }
 
 // Live: a full queue skips frames at once (counted and reported), never blocks.

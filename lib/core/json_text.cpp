@@ -1,9 +1,6 @@
 #include "core/json_text.h"
 
-#include <algorithm>
-
 #include "core/error.h"
-#include "core/utf8.h"
 
 namespace llamavid {
 
@@ -27,17 +24,6 @@ void check_json_depth(std::string_view text, const std::string& origin) {
       --depth;
     }
   }
-}
-
-std::string excerpt(const std::string& text, size_t max_chars) {
-  if (text.size() <= max_chars) return make_valid_utf8(text);
-  size_t end = 0;
-  while (end < max_chars) {
-    const size_t n = std::max<size_t>(utf8_char_length(text, end), 1);
-    if (end + n > max_chars) break;
-    end += n;
-  }
-  return make_valid_utf8(text.substr(0, end)) + "...";
 }
 
 }  // namespace llamavid

@@ -1,10 +1,9 @@
 // Checks on untrusted JSON text (safetensors headers, config.json, shard indexes) before it is
-// parsed, and bounded excerpts of JSON for error messages. nlohmann's parser and destructor do
-// not recurse, but dump() does: a header nesting an array 100,000 deep overflowed the stack in
-// the error path that printed it. Nothing deeper than kMaxJsonDepth is parsed at all.
+// parsed. nlohmann's parser and destructor do not recurse, but dump() does: a header nesting an
+// array 100,000 deep overflowed the stack in the error path that printed it. Nothing deeper than
+// kMaxJsonDepth is parsed at all, and error messages quote JSON through excerpt() (core/utf8.h).
 #pragma once
 
-#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,9 +15,5 @@ constexpr int kMaxJsonDepth = 64;
 // Throws Error("<origin>: JSON nested deeper than 64 levels ...") when arrays and objects in
 // `text` (outside strings) nest deeper than kMaxJsonDepth. Malformed JSON is left to the parser.
 void check_json_depth(std::string_view text, const std::string& origin);
-
-// At most `max_chars` bytes of `text`, cut at a character boundary, with "..." when cut, and
-// invalid UTF-8 bytes as U+FFFD: error messages must be valid UTF-8.
-std::string excerpt(const std::string& text, size_t max_chars = 80);
 
 }  // namespace llamavid

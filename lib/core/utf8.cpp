@@ -1,5 +1,7 @@
 #include "core/utf8.h"
 
+#include <algorithm>
+
 namespace llamavid {
 
 size_t utf8_char_length(const std::string& s, size_t i) {
@@ -46,6 +48,17 @@ std::string make_valid_utf8(const std::string& s) {
     }
   }
   return out;
+}
+
+std::string excerpt(const std::string& text, size_t max_chars) {
+  if (text.size() <= max_chars) return make_valid_utf8(text);
+  size_t end = 0;
+  while (end < max_chars) {
+    const size_t n = std::max<size_t>(utf8_char_length(text, end), 1);
+    if (end + n > max_chars) break;
+    end += n;
+  }
+  return make_valid_utf8(text.substr(0, end)) + "...";
 }
 
 }  // namespace llamavid

@@ -14,4 +14,8 @@ bool is_valid_utf8(const std::string& s);
 // `s` with each byte that starts no valid character replaced by U+FFFD.
 std::string make_valid_utf8(const std::string& s);
 
+// At most `max_chars` bytes of `text`, cut at a character boundary, with "..." when cut, and
+// invalid UTF-8 bytes as U+FFFD: error messages must be valid UTF-8.
+std::string excerpt(const std::string& text, size_t max_chars = 80);
+
 }  // namespace llamavid

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/utf8.h"
 #include "io/mapped_file.h"
 
 namespace llamavid {

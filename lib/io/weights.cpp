@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/utf8.h"
 #include "core/small_file.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"

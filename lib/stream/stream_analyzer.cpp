@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/utf8.h"
 #include "model/model.h"
 
 namespace llamavid {
@@ -20,6 +21,7 @@ StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model,
       callbacks_(std::move(callbacks)),
       queue_size_(std::max<size_t>(options.queue_size, 1)),
       max_batch_(std::max<size_t>(options.max_batch, 1)),
+      max_questions_(std::max<size_t>(options.max_questions, 1)),
       ids_(options.ids ? options.ids : std::make_shared<QuestionIds>()),
       last_pts_ns_(kNoPts) {}
 
@@ -102,9 +104,24 @@ bool StreamAnalyzer::skip_if_full(int64_t pts_ns) {
   return true;
 }
 
-uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id) {
+uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::string* refused) {
   std::unique_lock<std::mutex> lock(mutex_);
   id = ids_->assign(id);
+  std::string refusal;
+  if (question.size() > kMaxQuestionBytes)
+    refusal = "the question is too long: " + std::to_string(question.size()) +
+              " bytes, at most " + std::to_string(kMaxQuestionBytes) + " are accepted";
+  else if (questions_.size() >= max_questions_)
+    refusal = "too many questions waiting (" + std::to_string(questions_.size()) +
+              "): ask again when some are answered";
+  if (!refusal.empty()) {
+    lock.unlock();
+    if (refused)
+      *refused = refusal;
+    else if (callbacks_.on_error)
+      callbacks_.on_error(id, excerpt(question), refusal);
+    return id;
+  }
   Question q;
   q.id = id;
   q.text = question;

@@ -33,9 +33,14 @@
 
 namespace llamavid {
 
+// Longer questions are refused when asked, unqueued: one the model accepts is far shorter
+// (kQuestionPositions tokens), and a queue of megabyte questions would hold gigabytes.
+constexpr size_t kMaxQuestionBytes = 8192;
+
 struct AnalyzerOptions {
   size_t queue_size = 8;  // frames waiting for the encoder
   size_t max_batch = 4;   // frames encoded per Session::add_frames call
+  size_t max_questions = 1024;  // questions waiting for the answer worker; more are refused
   // The ids questions get; unset: a counter of the analyzer's own, from 1.
   std::shared_ptr<QuestionIds> ids;
 };
@@ -89,8 +94,11 @@ class StreamAnalyzer {
   // Queues a question and returns its id: `id` when non-zero, else the next one (ids given by
   // the caller move the counter past them, so assigned ids keep increasing). Never blocks on the
   // model; validation errors (empty, not UTF-8, too long, no frame yet) arrive as on_error.
-  uint64_t ask(const std::string& question, uint64_t id = 0);
-  // The id the next question asked without one will get.
+  // A question of more than kMaxQuestionBytes, or one asked while AnalyzerOptions::max_questions
+  // wait, is not queued: `refused`, when given, receives the reason and nothing is called back
+  // (the host reports it); without `refused`, on_error reports it at once on this thread, with
+  // the question cut to an excerpt.
+  uint64_t ask(const std::string& question, uint64_t id = 0, std::string* refused = nullptr);
 
   // Blocks until every queued frame is encoded and every queued question has had its callback
   // (returns at once when the workers are stopped).
@@ -144,6 +152,7 @@ class StreamAnalyzer {
   std::condition_variable cv_;  // any change of the state below
   size_t queue_size_;
   size_t max_batch_;
+  size_t max_questions_;
   std::deque<FrameCopy> frames_;
   std::vector<std::vector<uint8_t>> spare_buffers_;  // of encoded frames, for copy_frame()
   std::deque<Question> questions_;
