@@ -53,7 +53,7 @@ guint64 ask(GstLlamavid* self, const std::string& question, guint64 id) {
   }
   // A refused question may be huge (it was refused for that): messages carry an excerpt.
   GST_DEBUG_OBJECT(self, "question %" G_GUINT64_FORMAT ": %s", id, excerpt(question).c_str());
-  if (!refused.empty()) post_error(self, id, excerpt(question, kMaxQuestionBytes), refused);
+  if (!refused.empty()) post_error(self, id, quoted_question(question), refused);
   return id;
 }
 

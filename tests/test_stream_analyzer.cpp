@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -293,7 +294,7 @@ TEST_F(StreamAnalyzerTest, OverlongQuestionsAreRefusedUnqueued) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].id, id + 1);
   EXPECT_NE(results[0].reason.find("too long"), std::string::npos);
-  EXPECT_LE(results[0].question.size(), 100u);
+  EXPECT_EQ(results[0].question, std::string(kMaxQuestionBytes, 'q') + "...");
   EXPECT_EQ(a->ask(std::string(kMaxQuestionBytes, 'q'), 0, &refused), id + 2);  // at the limit
 }
 
@@ -313,6 +314,37 @@ TEST_F(StreamAnalyzerTest, FullQuestionQueueRefuses) {
   a->start();
   auto results = recorder_.wait_for(3);
   EXPECT_EQ(results.size(), 3u);
+}
+
+// drain() waits for what was pending when it was called, not for questions asked meanwhile:
+// with an asker faster than the answers it returns while the asker still runs (it used to wait for the
+// queue to empty, and so held EOS as long as questions kept coming).
+TEST_F(StreamAnalyzerTest, DrainWaitsOnlyForWhatIsPending) {
+  auto a = make(/*queue_size=*/8, /*max_new_tokens=*/48);  // answers of some milliseconds each
+  feed(*a, 2);
+  std::atomic<bool> stop{false}, asker_done{false};
+  std::atomic<size_t> asked{0};
+  std::thread asker([&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!stop && std::chrono::steady_clock::now() < until) {
+      a->ask("More?");
+      ++asked;
+      // A thousand questions a second: faster than they are answered.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    asker_done = true;
+  });
+  while (asked < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const size_t before = asked;
+  a->drain();
+  const size_t resolved = recorder_.results().size();
+  const bool asker_still_running = !asker_done;
+  std::printf("drain: %zu questions asked before it, %zu resolved when it returned, %zu asked by "
+              "then\n", before, resolved, asked.load());
+  stop = true;
+  asker.join();
+  EXPECT_TRUE(asker_still_running) << "drain returned only once the asking stopped";
+  EXPECT_GE(resolved, before);
 }
 
 // Live: a full queue skips frames at once (counted and reported), never blocks.

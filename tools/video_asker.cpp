@@ -8,6 +8,7 @@
 
 #include "core/utf8.h"
 #include "gst_elements.h"
+#include "stream/stream_analyzer.h"  // quoted_question
 #include "video_pipeline.h"
 
 namespace llamavid {
@@ -121,8 +122,9 @@ class ElementAsker {
     const std::string question = string_field(s, "question");
     if (pending_.erase(id) == 0) {
       // The positional question: asked by the timer (its id is known) or at EOS (not known).
-      const bool is_final = final_pending_ && (final_id_ ? id == final_id_
-                                                         : question == options_.question);
+      const bool is_final =
+          final_pending_ &&
+          (final_id_ ? id == final_id_ : question == quoted_question(options_.question));
       if (!is_final) return;
       final_pending_ = false;
     }

@@ -104,6 +104,10 @@ bool StreamAnalyzer::skip_if_full(int64_t pts_ns) {
   return true;
 }
 
+std::string quoted_question(const std::string& question) {
+  return excerpt(question, kMaxQuestionBytes);
+}
+
 uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::string* refused) {
   std::unique_lock<std::mutex> lock(mutex_);
   id = ids_->assign(id);
@@ -119,7 +123,7 @@ uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::stri
     if (refused)
       *refused = refusal;
     else if (callbacks_.on_error)
-      callbacks_.on_error(id, excerpt(question), refusal);
+      callbacks_.on_error(id, quoted_question(question), refusal);
     return id;
   }
   Question q;
@@ -129,6 +133,7 @@ uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::stri
   q.generation = generation_;
   q.asked = std::chrono::steady_clock::now();
   questions_.push_back(std::move(q));
+  ++questions_queued_;
   lock.unlock();
   cv_.notify_all();
   return id;
@@ -136,9 +141,11 @@ uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::stri
 
 void StreamAnalyzer::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
+  // What is pending now, not what arrives meanwhile: questions asked faster than they are
+  // answered would otherwise hold EOS forever.
+  const uint64_t frames = submitted_, questions = questions_queued_;
   cv_.wait(lock, [&] {
-    return !running_ || stopping_ ||
-           (frames_.empty() && !encoding_ && questions_.empty() && !answering_);
+    return !running_ || stopping_ || (done_ >= frames && questions_resolved_ >= questions);
   });
 }
 
@@ -225,7 +232,6 @@ void StreamAnalyzer::encoder_loop() {
       if (f.pts_ns() < last_pts_ns_) f.set_pts_ns(last_pts_ns_);
       last_pts_ns_ = f.pts_ns();
     }
-    encoding_ = true;
     lock.unlock();
     cv_.notify_all();  // room in the queue
 
@@ -244,7 +250,6 @@ void StreamAnalyzer::encoder_loop() {
     for (auto& f : batch)
       if (spare_buffers_.size() < queue_size_ + max_batch_)
         spare_buffers_.push_back(f.release_storage());
-    encoding_ = false;
     done_ += batch.size();
     encoded_ += batch.size();
     cv_.notify_all();
@@ -264,11 +269,10 @@ void StreamAnalyzer::answer_loop() {
     Question q = std::move(questions_.front());
     questions_.pop_front();
     const bool cancelled = stopping_ || q.generation < generation_;
-    answering_ = true;
     lock.unlock();
     answer_one(q, cancelled);
     lock.lock();
-    answering_ = false;
+    ++questions_resolved_;
     cv_.notify_all();
   }
 }

@@ -36,11 +36,15 @@ namespace llamavid {
 // Longer questions are refused when asked, unqueued: one the model accepts is far shorter
 // (kQuestionPositions tokens), and a queue of megabyte questions would hold gigabytes.
 constexpr size_t kMaxQuestionBytes = 8192;
+// The question as messages quote it: valid UTF-8, cut to kMaxQuestionBytes (then "...").
+std::string quoted_question(const std::string& question);
 
 struct AnalyzerOptions {
   size_t queue_size = 8;  // frames waiting for the encoder
   size_t max_batch = 4;   // frames encoded per Session::add_frames call
-  size_t max_questions = 1024;  // questions waiting for the answer worker; more are refused
+  // Questions waiting for the answer worker; more are refused. With kMaxQuestionBytes each, the
+  // queue holds at most 32 MiB of questions.
+  size_t max_questions = 4096;
   // The ids questions get; unset: a counter of the analyzer's own, from 1.
   std::shared_ptr<QuestionIds> ids;
 };
@@ -97,11 +101,12 @@ class StreamAnalyzer {
   // A question of more than kMaxQuestionBytes, or one asked while AnalyzerOptions::max_questions
   // wait, is not queued: `refused`, when given, receives the reason and nothing is called back
   // (the host reports it); without `refused`, on_error reports it at once on this thread, with
-  // the question cut to an excerpt.
+  // quoted_question().
   uint64_t ask(const std::string& question, uint64_t id = 0, std::string* refused = nullptr);
 
-  // Blocks until every queued frame is encoded and every queued question has had its callback
-  // (returns at once when the workers are stopped).
+  // Blocks until every frame queued and every question asked before the call are resolved: the
+  // frames encoded, the questions answered or errored (returns at once when the workers are
+  // stopped). Questions asked meanwhile do not hold it: they are answered after it returns.
   void drain();
   // Drops queued frames, stops the answer being generated and errors every queued question with
   // "cancelled"; frames are refused until reset(). Does not wait.
@@ -159,6 +164,8 @@ class StreamAnalyzer {
   std::shared_ptr<QuestionIds> ids_;
   uint64_t submitted_ = 0;  // frames ever queued: questions' barriers count in it
   uint64_t done_ = 0;       // frames encoded or dropped, in queue order
+  uint64_t questions_queued_ = 0;    // questions ever queued
+  uint64_t questions_resolved_ = 0;  // of those, answered or errored (in queue order)
   uint64_t accepted_ = 0;   // the counters of this stream (reset by clear())
   uint64_t encoded_ = 0;
   uint64_t skipped_ = 0;
@@ -166,8 +173,6 @@ class StreamAnalyzer {
   bool cancelled_ = false;
   bool running_ = false;
   bool stopping_ = false;
-  bool encoding_ = false;
-  bool answering_ = false;
   int64_t last_pts_ns_;  // memory entries must not go back in time
   std::thread encoder_;
   std::thread answerer_;
