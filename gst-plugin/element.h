@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "core/error_text.h"  // error_text: what messages say of an exception
 #include "core/utf8.h"  // make_valid_utf8: GstStructure strings and text buffers must be UTF-8
 #include "gstllamavid.h"
 #include "settings.h"

@@ -108,7 +108,8 @@ bool prepare_analyzer(GstLlamavid* self) {
     model = load_shared_model(s.model, s.device);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("Cannot load the llamavid model '%s': %s", s.model.c_str(), e.what()),
+                      ("Cannot load the llamavid model '%s': %s", s.model.c_str(),
+                       error_text(e).c_str()),
                       ("model '%s', device '%s'", s.model.c_str(), s.device.c_str()));
     return false;
   }
@@ -128,7 +129,7 @@ bool prepare_analyzer(GstLlamavid* self) {
       p->loaded_model = s.model;
       p->loaded_device = s.device;
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = error_text(e);
     }
   }
   if (!failure.empty()) {
@@ -235,7 +236,7 @@ void update_session_options(GstLlamavid* self) {
   try {
     a->set_session_options(o);
   } catch (const std::exception& e) {
-    GST_WARNING_OBJECT(self, "settings not applied: %s", e.what());
+    GST_WARNING_OBJECT(self, "settings not applied: %s", error_text(e).c_str());
   }
 }
 

@@ -32,7 +32,7 @@ bool run_memory_action(GstLlamavid* self, const char* action, const std::string&
     try {
       run(*a);
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = error_text(e);
     }
   }
   const uint64_t entries = a ? a->memory_frames() : 0;

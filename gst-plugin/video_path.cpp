@@ -75,7 +75,7 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
   try {
     copy = analyzer->copy_frame(frame);
   } catch (const std::exception& e) {
-    failure = e.what();
+    failure = error_text(e);
   }
   gst_video_frame_unmap(&vframe);
   if (!failure.empty()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/error_text.h"
 #include "core/utf8.h"
 #include "model/model.h"
 
@@ -241,7 +242,7 @@ void StreamAnalyzer::encoder_loop() {
     try {
       session_.add_frames(views);
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = error_text(e);
     }
     if (!failure.empty() && callbacks_.on_frame_error) callbacks_.on_frame_error(failure);
 
@@ -288,8 +289,7 @@ void StreamAnalyzer::answer_one(const Question& q, bool cancelled) {
       answer = session_.answer(q.text, false, aborted);
       if (aborted()) reason = kCancelledReason;
     } catch (const std::exception& e) {
-      reason = e.what();
-      if (reason.empty()) reason = "the question could not be answered";
+      reason = error_text(e);
     }
   }
   if (!reason.empty()) {
