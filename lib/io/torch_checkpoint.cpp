@@ -143,12 +143,17 @@ class Unpickler {
     }
   }
 
-  // Containers that hold themselves (possible only in hostile files) would leak otherwise.
+  // Containers that hold themselves (possible only in hostile files) would leak otherwise. Every
+  // container made is cleared, not only those the memo still names: a memo slot written again
+  // forgets a container that may be in a cycle (a fuzzer find).
   void break_cycles() {
-    for (auto& [index, v] : memo_) {
-      v->items.clear();
-      v->entries.clear();
+    for (const std::weak_ptr<Value>& weak : containers_) {
+      if (ValuePtr v = weak.lock()) {
+        v->items.clear();
+        v->entries.clear();
+      }
     }
+    containers_.clear();
     stack_.clear();
   }
 
@@ -184,6 +189,12 @@ class Unpickler {
   }
 
   void push(ValuePtr v) { stack_.push_back(std::move(v)); }
+  // A tuple, list or dict, remembered so that break_cycles() reaches it.
+  ValuePtr container(Value::Kind kind) {
+    ValuePtr v = make(kind);
+    containers_.push_back(v);
+    return v;
+  }
   ValuePtr pop() {
     if (stack_.size() <= (marks_.empty() ? 0 : marks_.back())) throw fail("stack underflow");
     ValuePtr v = std::move(stack_.back());
@@ -210,7 +221,7 @@ class Unpickler {
       throw fail("containers nest deeper than " + std::to_string(kMaxPickleDepth) + " levels");
   }
   ValuePtr tuple(std::vector<ValuePtr> items) {
-    ValuePtr t = make(Value::Kind::Tuple);
+    ValuePtr t = container(Value::Kind::Tuple);
     for (const ValuePtr& item : items) nest(*t, item);
     t->items = std::move(items);
     return t;
@@ -269,6 +280,7 @@ class Unpickler {
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   std::vector<ValuePtr> stack_;
+  std::vector<std::weak_ptr<Value>> containers_;  // every container made, for break_cycles()
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
   std::unordered_map<std::string, ValuePtr> storages_;
@@ -283,9 +295,9 @@ ValuePtr Unpickler::interpret() {
       case 0x80: take(1); break;  // PROTO
       case 0x95: take(8); break;  // FRAME: frames are only a buffering hint
       case '.': return pop();     // STOP
-      case '}': push(make(K::Dict)); break;
-      case ']': push(make(K::List)); break;
-      case ')': push(make(K::Tuple)); break;
+      case '}': push(container(K::Dict)); break;
+      case ']': push(container(K::List)); break;
+      case ')': push(container(K::Tuple)); break;
       case '(': marks_.push_back(stack_.size()); break;
       case 'q': memo_put(le(1)); break;                             // BINPUT
       case 'r': memo_put(le(4)); break;                             // LONG_BINPUT
@@ -338,13 +350,13 @@ ValuePtr Unpickler::interpret() {
         break;
       }
       case 'l': {  // LIST
-        ValuePtr l = make(K::List);
+        ValuePtr l = container(K::List);
         append(l, pop_mark());
         push(l);
         break;
       }
       case 'd': {  // DICT
-        ValuePtr d = make(K::Dict);
+        ValuePtr d = container(K::Dict);
         set_items(d, pop_mark());
         push(d);
         break;
@@ -413,7 +425,7 @@ ValuePtr Unpickler::reduce(const ValuePtr& callable, const ValuePtr& args) {
   const std::vector<ValuePtr>& a = args->items;
   if (name == kOrderedDict) {
     if (!a.empty()) throw fail("OrderedDict called with arguments");
-    return make(Value::Kind::Dict);
+    return container(Value::Kind::Dict);
   }
   if (name == kRebuildTensor) return rebuild_tensor(a);
   if (name == kRebuildParameter || name == kRebuildParameterWithState) {
