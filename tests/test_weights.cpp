@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 #include "io/weights.h"
+#include "error_of.h"
 #include "test_util.h"
 
 using namespace llamavid;
@@ -43,16 +44,7 @@ void expect_full(const WeightSet& set) {
   }
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using test::error_of;
 
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
