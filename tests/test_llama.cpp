@@ -1,7 +1,8 @@
 // The LLaMA decoder against the plain PyTorch reference (tests/reference/llama_ref.py): logits
 // without and with the KV cache (one block, several blocks, token by token, truncated and
-// re-extended, forked), GQA, linear RoPE scaling, tied embeddings, chunked attention; and the
-// released Vicuna-7B layout built on the meta device.
+// re-extended, forked), GQA, linear RoPE scaling, tied embeddings, chunked attention, packed
+// sequences (the trainer's several questions on one prefix); and the released Vicuna-7B layout
+// built on the meta device.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -12,6 +13,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "model/llama.h"
+#include "error_of.h"
 #include "test_util.h"
 
 using namespace llamavid;
@@ -175,6 +177,62 @@ TEST_F(LlamaParity, ChunkedAttention) {
     auto cache = c.model->new_cache(2);
     EXPECT_LE(max_diff(prefill_in_blocks(c, cache, {16, 8}), c.logits), kTol) << bytes;
   }
+}
+
+// A packed sequence (a prefix of 10 positions, then blocks of 5, 4 and 5 that each see the
+// prefix and themselves, positions restarting after the prefix) gives the reference's logits,
+// also in query chunks and with grouped-query attention.
+TEST_F(LlamaParity, PackedMatchesReference) {
+  for (const char* name : {"base", "gqa"}) {
+    Case c = load(name);
+    auto io = SafetensorsFile::open(dir_ + "/" + name + "/io.safetensors");
+    auto positions = io->tensor("packed_positions");
+    auto allowed = io->tensor("packed_allowed").to(torch::kBool);
+    auto expected = io->tensor("packed_logits");
+    EXPECT_LE(max_diff(c.model->forward(c.model->embed(c.ids), positions, allowed), expected),
+              kTol) << name;
+    c.model->attention_score_bytes = 1;
+    EXPECT_LE(max_diff(c.model->forward(c.model->embed(c.ids), positions, allowed), expected),
+              kTol) << name << " in chunks";
+    // Not the causal logits: the blocks do not see each other.
+    EXPECT_GT(max_diff(expected.narrow(1, 15, 9), c.logits.narrow(1, 15, 9)), 1e-2) << name;
+  }
+}
+
+// Each packed block reads as that block after the prefix in the cache: what the trainer learns
+// from a packed sequence is what the session serves with its prefilled prefix.
+TEST_F(LlamaParity, PackedBlocksEqualCachedPrefix) {
+  Case c = load("base");
+  auto io = SafetensorsFile::open(dir_ + "/base/io.safetensors");
+  auto packed = c.model->forward(c.model->embed(c.ids), io->tensor("packed_positions"),
+                                 io->tensor("packed_allowed").to(torch::kBool));
+  int64_t start = 10;
+  for (int64_t size : {5, 4, 5}) {
+    auto cache = c.model->new_cache(2);
+    c.model->forward(c.model->embed(c.ids.narrow(1, 0, 10)), cache, true);
+    auto block = c.model->forward(c.model->embed(c.ids.narrow(1, start, size)), cache, true);
+    EXPECT_LE(max_diff(block, packed.narrow(1, start, size)), kTol) << start;
+    start += size;
+  }
+}
+
+// Masks that are not causal or leave a query blind are refused with a reason.
+TEST_F(LlamaParity, PackedMaskChecked) {
+  Case c = load("base");
+  auto embeds = c.model->embed(c.ids);
+  auto positions = torch::arange(24, torch::kLong).expand({2, 24}).contiguous();
+  auto causal = torch::ones({2, 24, 24}, torch::kBool).tril();
+  EXPECT_LE(max_diff(c.model->forward(embeds, positions, causal), c.logits), kTol);
+  EXPECT_NE(test::error_of([&] { c.model->forward(embeds, positions, causal.logical_not()); })
+                .find("later key"),
+            std::string::npos);
+  auto blind = causal.clone();
+  blind[1][7].fill_(false);
+  EXPECT_NE(test::error_of([&] { c.model->forward(embeds, positions, blind); }).find("no key"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { c.model->forward(embeds, positions.narrow(1, 0, 20), causal); })
+                .find("positions"),
+            std::string::npos);
 }
 
 // bfloat16 weights run (fp32 softmax and norms) and stay close to the fp32 reference.

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/default_model.h"
 #include "core/error.h"
 #include "test_util.h"
 #include "text/prompt.h"
@@ -194,6 +195,29 @@ TEST_F(TinyModel, MatchesPython) {
   ASSERT_EQ(g["encode"].size(), texts.size());
   ASSERT_EQ(g["images"].size(), kImageTexts.size());
   expect_goldens(*tokenizer_, g);
+}
+
+// The shipped default model's tokenizer (answer words as single pieces that hold "▁" inside,
+// whole-number pieces) encodes questions, answers and prompts as python3-sentencepiece does.
+TEST(DefaultModelTokenizer, MatchesPython) {
+  const std::string model = default_model_dir() + "/tokenizer.model";
+  const std::string dir = test::scratch_dir("spm_default");
+  SentencePieceTokenizer tokenizer(model);
+  std::vector<std::string> texts = kTexts;
+  for (const char* label : {"red ball", "white ball", "white", "zone-plate", "smpte75", "yes",
+                            "no", "checkers", "pinwheel"}) {
+    const std::string l = label;
+    for (const std::string& t :
+         {l, "Did " + l + " appear?", "What came before " + l + "?", "snow, " + l + ", black",
+          l + " ball", "When did " + l + " first appear? ASSISTANT: 00:01:02",
+          "[00:00:03-00:12:59, 00:12:56]" + l + "Now the movie end.\nHow many times did " + l +
+              " appear?"})
+      texts.push_back(t);
+  }
+  const json g = python_goldens(model, dir, texts, tokenizer.vocab_size());
+  ASSERT_FALSE(g.is_null()) << "the reference script wrote no golden.json in " << dir;
+  ASSERT_EQ(g["encode"].size(), texts.size());
+  expect_goldens(tokenizer, g);
 }
 
 // Adjacent "<image>" give consecutive -200 with one BOS in front and nothing between.

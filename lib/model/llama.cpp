@@ -23,18 +23,35 @@ bool is_half(at::ScalarType t) { return t == torch::kHalf || t == torch::kBFloat
 
 }  // namespace
 
-RotaryTables rotary_tables(const LlamaConfig& config, int64_t start, int64_t length,
-                           const torch::TensorOptions& options) {
+namespace {
+
+// cos and sin of the rotary angles of `positions` [...] -> [..., head_dim], computed in fp32.
+RotaryTables tables_at(const LlamaConfig& config, const torch::Tensor& positions,
+                       const torch::TensorOptions& options) {
   const int64_t dim = config.head_dim();
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(options.device());
   auto inv_freq =
       torch::pow(config.rope_theta, torch::arange(0, dim, 2, f32) / static_cast<double>(dim))
           .reciprocal();
   // Linear scaling stretches the trained position range by dividing the positions.
-  auto positions = torch::arange(start, start + length, f32) / config.rope_scaling_factor;
-  auto freqs = torch::outer(positions, inv_freq);
+  auto freqs = (positions.to(f32) / config.rope_scaling_factor).unsqueeze(-1) * inv_freq;
   auto angles = torch::cat({freqs, freqs}, -1);
   return {angles.cos().to(options.dtype()), angles.sin().to(options.dtype())};
+}
+
+}  // namespace
+
+RotaryTables rotary_tables(const LlamaConfig& config, int64_t start, int64_t length,
+                           const torch::TensorOptions& options) {
+  auto positions = torch::arange(start, start + length,
+                                 torch::TensorOptions().dtype(torch::kLong).device(options.device()));
+  return tables_at(config, positions, options);
+}
+
+RotaryTables rotary_tables(const LlamaConfig& config, const torch::Tensor& positions,
+                           const torch::TensorOptions& options) {
+  auto t = tables_at(config, positions, options);  // [B, L, D] -> [B, 1, L, D]
+  return {t.cos.unsqueeze(1), t.sin.unsqueeze(1)};
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const torch::TensorOptions& options)
@@ -47,7 +64,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const torch::Tensor
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTables& rotary,
-                                          KVCache* cache, int64_t layer, int64_t score_bytes) {
+                                          KVCache* cache, int64_t layer, int64_t score_bytes,
+                                          const torch::Tensor& allowed) {
   const int64_t B = x.size(0);
   const int64_t L = x.size(1);
   auto q = apply_rotary(q_proj(x).view({B, L, heads_, head_dim_}).transpose(1, 2), rotary);
@@ -79,7 +97,13 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTa
     const int64_t seen = past + q0 + n;  // keys after the chunk's last query are never seen
     auto qc = q.narrow(2, q0, n).reshape({B, kv_heads_, group * n, head_dim_});
     auto scores = torch::matmul(qc, keys.narrow(2, 0, seen).transpose(-1, -2)).div_(scale);
-    if (n > 1) {
+    if (allowed.defined()) {
+      // [B, n, seen] -> [B, 1, 1, n, seen]: the same for every head
+      auto hidden = allowed.narrow(1, q0, n).narrow(2, 0, seen).logical_not();
+      scores.view({B, kv_heads_, group, n, seen})
+          .masked_fill_(hidden.unsqueeze(1).unsqueeze(1),
+                        -std::numeric_limits<double>::infinity());
+    } else if (n > 1) {
       auto query_pos = torch::arange(past + q0, seen, long_options).unsqueeze(1);
       auto future = torch::arange(seen, long_options).unsqueeze(0) > query_pos;  // [n, seen]
       scores.view({B, kv_heads_, group, n, seen})
@@ -119,8 +143,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c,
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTables& rotary,
                                              KVCache* cache, int64_t layer,
-                                             int64_t score_bytes) {
-  auto h = x + self_attn(input_layernorm(x), rotary, cache, layer, score_bytes);
+                                             int64_t score_bytes, const torch::Tensor& allowed) {
+  auto h = x + self_attn(input_layernorm(x), rotary, cache, layer, score_bytes, allowed);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -153,7 +177,8 @@ torch::Tensor LlamaImpl::embed(const torch::Tensor& ids) {
   return embed_tokens(ids);
 }
 
-torch::Tensor LlamaImpl::run(const torch::Tensor& embeds, KVCache* cache, bool all_logits) {
+torch::Tensor LlamaImpl::run(const torch::Tensor& embeds, KVCache* cache, bool all_logits,
+                             const RotaryTables* rotary, const torch::Tensor& allowed) {
   if (embeds.dim() != 3 || embeds.size(1) < 1 || embeds.size(2) != config_.hidden_size)
     throw Error("Llama::forward: embeds must be [B, L >= 1, " +
                 std::to_string(config_.hidden_size) + "], got " +
@@ -174,11 +199,11 @@ torch::Tensor LlamaImpl::run(const torch::Tensor& embeds, KVCache* cache, bool a
                 std::to_string(embeds.size(0)) + " (make it with Llama::new_cache)");
 
   const int64_t past = cache ? cache->length() : 0;
-  const auto rotary = rotary_tables(config_, past, L, embeds.options());
+  const auto tables = rotary ? *rotary : rotary_tables(config_, past, L, embeds.options());
   auto h = embeds;
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
-    h = layers->at<LlamaDecoderLayerImpl>(i).forward(h, rotary, cache, i,
-                                                     attention_score_bytes);
+    h = layers->at<LlamaDecoderLayerImpl>(i).forward(h, tables, cache, i,
+                                                     attention_score_bytes, allowed);
   if (cache) cache->advance(L);
 
   if (!all_logits) h = h.narrow(1, L - 1, 1);
@@ -195,6 +220,24 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& embeds, KVCache& cache, bo
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& embeds) {
   return run(embeds, nullptr, true);
+}
+
+torch::Tensor LlamaImpl::forward(const torch::Tensor& embeds, const torch::Tensor& positions,
+                                 const torch::Tensor& allowed) {
+  const int64_t B = embeds.dim() == 3 ? embeds.size(0) : -1;
+  const int64_t L = embeds.dim() == 3 ? embeds.size(1) : -1;
+  if (positions.sizes() != torch::IntArrayRef{B, L} || positions.scalar_type() != torch::kLong)
+    throw Error("Llama::forward: positions must be int64 [B, L] like the embeds");
+  if (allowed.sizes() != torch::IntArrayRef{B, L, L} || allowed.scalar_type() != torch::kBool)
+    throw Error("Llama::forward: allowed must be bool [B, L, L] like the embeds");
+  // A key after its query would break the chunked attention's bound on the keys it reads; a
+  // query that sees nothing would give NaN.
+  if (allowed.triu(1).any().item<bool>())
+    throw Error("Llama::forward: allowed lets a query see a later key");
+  if (!allowed.any(-1).all().item<bool>())
+    throw Error("Llama::forward: allowed leaves a query with no key to see");
+  const auto tables = rotary_tables(config_, positions.to(embeds.device()), embeds.options());
+  return run(embeds, nullptr, true, &tables, allowed.to(embeds.device()));
 }
 
 KVCache LlamaImpl::new_cache(int64_t batch) const {

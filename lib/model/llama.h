@@ -23,16 +23,22 @@ struct RotaryTables {
 };
 RotaryTables rotary_tables(const LlamaConfig& config, int64_t start, int64_t length,
                            const torch::TensorOptions& options);
+// The same for given positions [B, L] int64: cos and sin [B, 1, L, head_dim], one table per
+// sequence, broadcast over the heads.
+RotaryTables rotary_tables(const LlamaConfig& config, const torch::Tensor& positions,
+                           const torch::TensorOptions& options);
 
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
   LlamaAttentionImpl(const LlamaConfig& config, const torch::TensorOptions& options);
   // Attends causally inside the block and to every position already in `cache` (if given),
-  // storing the block's keys and values into `cache` at `layer`. Query blocks are processed in
-  // chunks whose fp32 score matrix stays under `score_bytes`.
-  // x [B, L, C], rotary tables [L, head_dim] -> [B, L, C]
+  // storing the block's keys and values into `cache` at `layer`; or, without a cache, where
+  // `allowed` [B, L, L] bool (if defined) says so. Query blocks are processed in chunks whose
+  // fp32 score matrix stays under `score_bytes`.
+  // x [B, L, C], rotary tables [L, head_dim] or [B, 1, L, head_dim] -> [B, L, C]
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary, KVCache* cache,
-                        int64_t layer, int64_t score_bytes);
+                        int64_t layer, int64_t score_bytes,
+                        const torch::Tensor& allowed = {});
 
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
@@ -57,9 +63,9 @@ TORCH_MODULE(LlamaMLP);
 class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const LlamaConfig& config, const torch::TensorOptions& options);
-  // x [B, L, C], rotary tables [L, head_dim] -> [B, L, C]
+  // x [B, L, C], rotary tables as LlamaAttention's -> [B, L, C]
   torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rotary, KVCache* cache,
-                        int64_t layer, int64_t score_bytes);
+                        int64_t layer, int64_t score_bytes, const torch::Tensor& allowed = {});
 
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
@@ -88,6 +94,13 @@ class LlamaImpl : public torch::nn::Module {
   // The whole sequence at positions [0, L) without a cache (autograd follows the caller's mode).
   // embeds [B, L, C] -> [B, L, V] fp32
   torch::Tensor forward(const torch::Tensor& embeds);
+  // A packed sequence without a cache, for training several questions about one memory at once
+  // (the memory's prefix once, each question block after it): row b's query i sees key j where
+  // allowed[b][i][j], and sits at RoPE position positions[b][i]. `allowed` must be causal (no
+  // key after its query) and let every query see at least one key, else Error.
+  // embeds [B, L, C], positions [B, L] int64, allowed [B, L, L] bool -> [B, L, V] fp32
+  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& positions,
+                        const torch::Tensor& allowed);
 
   // An empty cache for `batch` sequences in the dtype and device of the weights.
   KVCache new_cache(int64_t batch) const;
@@ -102,8 +115,10 @@ class LlamaImpl : public torch::nn::Module {
   Linear lm_head{nullptr};  // absent (nullptr) with tie_word_embeddings
 
  private:
-  // embeds [B, L, C] -> [B, L or 1, V]
-  torch::Tensor run(const torch::Tensor& embeds, KVCache* cache, bool all_logits);
+  // embeds [B, L, C] -> [B, L or 1, V]; rotary and allowed as in the packed forward, or
+  // undefined for positions from the cache's length on and causal attention.
+  torch::Tensor run(const torch::Tensor& embeds, KVCache* cache, bool all_logits,
+                    const RotaryTables* rotary = nullptr, const torch::Tensor& allowed = {});
 
   LlamaConfig config_;
 };

@@ -9,7 +9,7 @@ pass its own state dict. Every forward recomputes the full sequence: no cache, o
 
 Run as a script: llama_ref.py OUTDIR writes one directory per case (base, gqa, rope_scaling,
 tied) holding config.json, weights.safetensors and io.safetensors (ids, logits, gen_prompt,
-gen_ids).
+gen_ids, and the packed layout of ids: packed_positions, packed_allowed, packed_logits).
 """
 import json
 import math
@@ -52,7 +52,7 @@ def rope_factor(cfg):
     return float(scaling["factor"])
 
 
-def attention(sd, prefix, cfg, x, cos, sin):
+def attention(sd, prefix, cfg, x, cos, sin, allowed=None):
     b, n, c = x.shape
     heads = cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads", heads)
@@ -66,8 +66,12 @@ def attention(sd, prefix, cfg, x, cos, sin):
     k = k.repeat_interleave(heads // kv_heads, dim=1)
     v = v.repeat_interleave(heads // kv_heads, dim=1)
     scores = q @ k.transpose(2, 3) / math.sqrt(d)
-    causal = torch.full((n, n), torch.finfo(scores.dtype).min).triu(1)
-    probs = torch.softmax((scores + causal).float(), dim=-1).to(q.dtype)
+    if allowed is None:
+        allowed = torch.ones(n, n, dtype=torch.bool).tril()
+    else:
+        allowed = allowed.unsqueeze(1)  # [B, 1, L, L]: the same for every head
+    scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
     out = (probs @ v).transpose(1, 2).reshape(b, n, c)
     return out @ sd[prefix + "o_proj.weight"].T
 
@@ -83,18 +87,24 @@ def embed(sd, ids):
     return sd["model.embed_tokens.weight"][ids]
 
 
-def logits(sd, cfg, embeds):
-    """embeds [B, L, C] at positions 0..L-1 -> fp32 logits [B, L, V]"""
+def logits(sd, cfg, embeds, positions=None, allowed=None):
+    """embeds [B, L, C] -> fp32 logits [B, L, V]. By default causal at positions 0..L-1; a packed
+    sequence gives its positions [B, L] and which keys each query sees, allowed [B, L, L] bool."""
     n = embeds.shape[1]
     d = cfg["hidden_size"] // cfg["num_attention_heads"]
-    cos, sin = rope_cos_sin(torch.arange(n), d, cfg.get("rope_theta", 10000.0), rope_factor(cfg),
-                            embeds.dtype)
+    theta, factor = cfg.get("rope_theta", 10000.0), rope_factor(cfg)
+    if positions is None:
+        cos, sin = rope_cos_sin(torch.arange(n), d, theta, factor, embeds.dtype)
+    else:
+        tables = [rope_cos_sin(row, d, theta, factor, embeds.dtype) for row in positions]
+        cos = torch.stack([t[0] for t in tables]).unsqueeze(1)  # [B, 1, L, D]
+        sin = torch.stack([t[1] for t in tables]).unsqueeze(1)
     eps = cfg["rms_norm_eps"]
     h = embeds
     for i in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % i
         h = h + attention(sd, p + "self_attn.", cfg, rms_norm(h, sd[p + "input_layernorm.weight"],
-                                                                eps), cos, sin)
+                                                                eps), cos, sin, allowed)
         h = h + mlp(sd, p + "mlp.", rms_norm(h, sd[p + "post_attention_layernorm.weight"], eps))
     h = rms_norm(h, sd["model.norm.weight"], eps)
     head = sd["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else sd[
@@ -171,6 +181,26 @@ CASES = {
 }
 
 
+def packed_layout(batch, prefix, blocks):
+    """Positions [B, L] and allowed [B, L, L] of one prefix followed by question blocks of the
+    given sizes: the prefix is causal, each block sees the prefix and itself (causally), and its
+    positions restart right after the prefix, as the trainer packs several questions about one
+    memory into one sequence."""
+    n = prefix + sum(blocks)
+    positions = list(range(prefix))
+    allowed = torch.zeros(n, n, dtype=torch.bool)
+    allowed[:prefix, :prefix] = torch.ones(prefix, prefix, dtype=torch.bool).tril()
+    start = prefix
+    for size in blocks:
+        positions += range(prefix, prefix + size)
+        allowed[start:start + size, :prefix] = True
+        allowed[start:start + size, start:start + size] = torch.ones(size, size,
+                                                                     dtype=torch.bool).tril()
+        start += size
+    return (torch.tensor(positions).expand(batch, n).contiguous(),
+            allowed.expand(batch, n, n).contiguous())
+
+
 def write_case(outdir, name):
     seed, changes = CASES[name]
     cfg = dict(BASE, **changes)
@@ -180,6 +210,8 @@ def write_case(outdir, name):
     gen_prompt = torch.randint(3, cfg["vocab_size"], (1, 9), generator=gen)
     with torch.no_grad():
         out = logits(sd, cfg, embed(sd, ids))
+        packed_positions, packed_allowed = packed_layout(2, 10, [5, 4, 5])
+        packed = logits(sd, cfg, embed(sd, ids), packed_positions, packed_allowed)
         gen_ids, min_gap = greedy_generate(sd, cfg, embed(sd, gen_prompt), 12,
                                            cfg["eos_token_id"])
     if min_gap < 1e-3:
@@ -191,6 +223,8 @@ def write_case(outdir, name):
         json.dump(cfg, f, indent=1)
     safetensors_io.save(sd, os.path.join(d, "weights.safetensors"))
     safetensors_io.save({"ids": ids, "logits": out, "gen_prompt": gen_prompt,
+                         "packed_positions": packed_positions,
+                         "packed_allowed": packed_allowed.to(torch.int64), "packed_logits": packed,
                          "gen_ids": torch.tensor(gen_ids, dtype=torch.int64)},
                         os.path.join(d, "io.safetensors"))
 

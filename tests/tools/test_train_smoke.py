@@ -1,5 +1,6 @@
 """Smoke test of the default model's training tool on a tiny configuration: tokenizers from the
-corpus, a few steps that lower the loss, a checkpoint that a second run resumes from, an
+corpus (every answer word one piece), a few steps of packed standing-mode and exact-mode
+sequences that lower the loss, a checkpoint that a second run resumes from, an
 exported model directory that llamavid-eval loads and asks questions with.
 
 usage: test_train_smoke.py LLAMAVID_TRAIN LLAMAVID_EVAL SOURCE_ROOT SCRATCH_DIR
@@ -30,12 +31,17 @@ def main():
     work, out = os.path.join(scratch, "work"), os.path.join(scratch, "model")
     os.makedirs(work)
     run([train, "corpus", "--out", os.path.join(work, "corpus.txt")])
+    run([train, "answers", "--out", os.path.join(work, "answers.txt")])
+    with open(os.path.join(work, "answers.txt")) as f:
+        answers = f.read().split("\n")
+    assert "red ball" in answers and "yes" in answers, answers
     run([sys.executable, os.path.join(root, "tools", "train", "make_tokenizers.py"),
-         os.path.join(work, "corpus.txt"), work])
+         os.path.join(work, "corpus.txt"), work, "--answers", os.path.join(work, "answers.txt")])
     common = [train, "train", "--work", work, "--out", out, "--seed", "3",
               "--config", os.path.join(root, "tests", "tools", "tiny_train_config.json"),
               "--vision-steps", "20", "--frames-per-class", "3", "--max-segments", "4",
-              "--streams", "2", "--questions", "4", "--lr", "3e-3", "--checkpoint-every", "20"]
+              "--streams", "2", "--questions", "4", "--exact-streams", "1", "--exact-questions", "1",
+              "--lr", "3e-3", "--checkpoint-every", "20"]
 
     # Training lowers the loss: the last logged values lie below the first ones.
     run(common + ["--steps", "100"])

@@ -53,16 +53,72 @@ Category pick_category(const ExampleOptions& o, std::mt19937_64& rng) {
   return static_cast<Category>(d(rng));
 }
 
+// One sequence of a batch as it is built: blocks of rows, each seeing the first `prefix` rows
+// of the sequence and itself (causally).
+struct Sequence {
+  std::vector<torch::Tensor> parts;  // [n, C] each
+  std::vector<int64_t> positions, targets, question_of;
+  std::vector<int64_t> sees_prefix, block_begin;  // per row: keys [0, p) and [b, row]
+  int64_t length = 0;
+
+  // `rows` [n, C] as one block after the first `prefix` rows, at positions prefix, prefix + 1,
+  // ...; targets[k] is what row k predicts (-100 for nothing), for `question`.
+  void append(const torch::Tensor& rows, int64_t prefix, const std::vector<int64_t>& block_targets,
+              int64_t question) {
+    const int64_t n = rows.size(0);
+    parts.push_back(rows);
+    for (int64_t k = 0; k < n; ++k) {
+      positions.push_back(prefix + k);
+      targets.push_back(block_targets[static_cast<size_t>(k)]);
+      question_of.push_back(block_targets[static_cast<size_t>(k)] >= 0 ? question : -1);
+      sees_prefix.push_back(prefix);
+      block_begin.push_back(length);
+    }
+    length += n;
+  }
+};
+
+// A stream's prompt for `question` split where the standing prefix ends: everything up to and
+// including the last visual slot, then the rest (the last marker, the movie's end, the question).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_prompt(
+    const ExampleSource& src, const std::string& question, const FrameLayout& layout) {
+  auto ids = build_prompt_ids(*src.tokenizer, question, PromptStyle::Movie, layout);
+  size_t cut = ids.size();
+  while (cut > 0 && ids[cut - 1] != kImageTokenIndex) --cut;
+  if (cut == 0) throw Error("examples: a prompt without visual slots");
+  return {std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut)),
+          std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end())};
+}
+
 }  // namespace
 
 Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937_64& rng) {
   auto& tokens = src.modules->tokens;
   auto& llm = src.modules->llm;
-  std::vector<torch::Tensor> sequences;
-  std::vector<std::vector<int64_t>> targets;  // per sequence, aligned with its positions
+  std::vector<Sequence> sequences;
   Batch batch;
+  std::vector<double> weights;
   const double intervals[] = {1.0, 1.0, 1.0, 1.0, 0.5, 2.0};
-  for (int64_t s = 0; s < o.streams; ++s) {
+
+  // Appends the block of `question` after `prefix` rows: the prompt's rest and the answer fed
+  // after it (teacher forcing, without its final EOS), the last prompt row predicting the
+  // answer's first token.
+  auto add_question = [&](Sequence& seq, int64_t prefix, const std::vector<int64_t>& rest,
+                          const Question& question) {
+    std::vector<int64_t> answer = src.tokenizer->encode(question.answer);
+    answer.push_back(src.config->llm.eos_token_id);
+    std::vector<int64_t> fed = rest;
+    fed.insert(fed.end(), answer.begin(), answer.end() - 1);
+    std::vector<int64_t> block_targets(fed.size(), -100);
+    for (size_t k = 0; k < answer.size(); ++k) block_targets[rest.size() - 1 + k] = answer[k];
+    auto rows = llm->embed(torch::tensor(fed, torch::kInt64).unsqueeze(0)).squeeze(0);
+    seq.append(rows, prefix, block_targets, static_cast<int64_t>(batch.categories.size()));
+    batch.categories.push_back(question.category);
+    weights.push_back(o.category_weight[static_cast<int>(question.category)]);
+  };
+
+  for (int64_t s = 0; s < o.streams + o.exact_streams; ++s) {
+    const bool standing = s < o.streams;
     const Stream stream = stream_with_segments(rng, pick(rng, o.min_segments, o.max_segments));
     const double interval = intervals[pick(rng, 0, 5)];
     const auto spans = sampled_spans(stream, interval);
@@ -85,57 +141,82 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       return tokens->context_tokens(tokens->text_queries(features, ids, torch::ones_like(ids)),
                                     patch);
     };
-    torch::Tensor standing_context;
-    if (std::bernoulli_distribution(o.standing_share)(rng))
-      standing_context = context_for(kStandingPrompt);
-    for (int64_t q = 0; q < o.questions_per_stream; ++q) {
-      Question question;
+
+    std::vector<Question> questions(
+        static_cast<size_t>(standing ? o.questions_per_stream : o.exact_questions));
+    for (auto& question : questions) {
       int tries = 0;
       while (!make_question(rng, pick_category(o, rng), stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
-      auto context = standing_context.defined() ? standing_context : context_for(question.text);
-      auto visual = entry_rows(context, content);
-      auto prompt = build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, layout);
-      auto prompt_embeds = splice_visual(llm, prompt, visual, 1);  // [P, C]
-      std::vector<int64_t> answer = src.tokenizer->encode(question.answer);
-      answer.push_back(src.config->llm.eos_token_id);
-      // The answer is fed after the prompt (teacher forcing) without its final EOS.
-      auto fed = torch::tensor(std::vector<int64_t>(answer.begin(), answer.end() - 1),
-                               torch::kInt64).unsqueeze(0);
-      auto seq = answer.size() > 1 ? torch::cat({prompt_embeds, llm->embed(fed).squeeze(0)}, 0)
-                                   : prompt_embeds;
-      std::vector<int64_t> t(static_cast<size_t>(seq.size(0)), -100);
-      const size_t first = static_cast<size_t>(prompt_embeds.size(0)) - 1;
-      for (size_t k = 0; k < answer.size(); ++k) t[first + k] = answer[k];
-      sequences.push_back(seq);
-      targets.push_back(std::move(t));
-      batch.categories.push_back(question.category);
+    }
+    if (standing) {
+      auto visual = entry_rows(context_for(kStandingPrompt), content);
+      Sequence seq;
+      std::vector<int64_t> prefix_ids;
+      for (const auto& question : questions) {
+        auto [head, rest] = split_prompt(src, question.text, layout);
+        if (seq.length == 0) {
+          prefix_ids = head;
+          auto rows = splice_visual(llm, head, visual, 1);
+          seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
+        } else if (head != prefix_ids) {
+          throw Error("examples: the prompt before the last visual slot depends on the question");
+        }
+        add_question(seq, seq.parts.front().size(0), rest, question);
+      }
+      sequences.push_back(std::move(seq));
+    } else {
+      for (const auto& question : questions) {
+        auto [head, rest] = split_prompt(src, question.text, layout);
+        auto rows = splice_visual(llm, head, entry_rows(context_for(question.text), content), 1);
+        Sequence seq;
+        seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
+        add_question(seq, rows.size(0), rest, question);
+        sequences.push_back(std::move(seq));
+      }
     }
   }
-  int64_t max_len = 0;
-  for (const auto& s : sequences) max_len = std::max(max_len, s.size(0));
+
+  int64_t L = 0;
+  for (const auto& s : sequences) L = std::max(L, s.length);
   const int64_t B = static_cast<int64_t>(sequences.size());
   std::vector<torch::Tensor> padded;
-  batch.targets = torch::full({B, max_len}, -100, torch::kInt64);
-  batch.sequence_weights = torch::zeros({B});
+  batch.positions = torch::zeros({B, L}, torch::kInt64);
+  batch.targets = torch::full({B, L}, -100, torch::kInt64);
+  batch.question_of = torch::full({B, L}, -1, torch::kInt64);
+  // Padding rows see themselves only (a query must see some key).
+  auto sees_prefix = torch::zeros({B, L}, torch::kInt64);
+  auto block_begin = torch::arange(L, torch::kInt64).repeat({B, 1});
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t n = sequences[b].size(0);
-    padded.push_back(torch::constant_pad_nd(sequences[b], {0, 0, 0, max_len - n}));
-    batch.targets[b].narrow(0, 0, n).copy_(torch::tensor(targets[b], torch::kInt64));
-    batch.sequence_weights[b] = o.category_weight[static_cast<int>(batch.categories[b])];
+    const Sequence& seq = sequences[static_cast<size_t>(b)];
+    const int64_t n = seq.length;
+    padded.push_back(torch::constant_pad_nd(torch::cat(seq.parts), {0, 0, 0, L - n}));
+    batch.positions[b].narrow(0, 0, n).copy_(torch::tensor(seq.positions, torch::kInt64));
+    batch.targets[b].narrow(0, 0, n).copy_(torch::tensor(seq.targets, torch::kInt64));
+    batch.question_of[b].narrow(0, 0, n).copy_(torch::tensor(seq.question_of, torch::kInt64));
+    sees_prefix[b].narrow(0, 0, n).copy_(torch::tensor(seq.sees_prefix, torch::kInt64));
+    block_begin[b].narrow(0, 0, n).copy_(torch::tensor(seq.block_begin, torch::kInt64));
   }
+  auto key = torch::arange(L, torch::kInt64).view({1, 1, L});
+  auto query = torch::arange(L, torch::kInt64).view({1, L, 1});
+  batch.allowed = key.lt(sees_prefix.unsqueeze(2))
+                      .logical_or(key.ge(block_begin.unsqueeze(2)).logical_and(key.le(query)));
   batch.embeds = torch::stack(padded);
+  batch.question_weights = torch::tensor(weights, torch::kFloat32);
   return batch;
 }
 
-torch::Tensor sequence_losses(const torch::Tensor& logits, const Batch& batch) {
+torch::Tensor question_losses(const torch::Tensor& logits, const Batch& batch) {
   const int64_t V = logits.size(2);
+  auto mask = batch.targets.reshape({-1}) >= 0;
   auto ce = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, V}), batch.targets.reshape({-1}).clamp_min(0),
+      logits.reshape({-1, V}).index({mask}), batch.targets.reshape({-1}).index({mask}),
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  auto mask = (batch.targets >= 0).to(torch::kFloat32);
-  ce = ce.reshape(batch.targets.sizes()) * mask;
-  return ce.sum(1) / mask.sum(1).clamp_min(1.0);
+  auto owner = batch.question_of.reshape({-1}).index({mask});
+  const int64_t Q = static_cast<int64_t>(batch.categories.size());
+  auto sums = torch::zeros({Q}, ce.options()).index_add(0, owner, ce);
+  auto counts = torch::zeros({Q}, ce.options()).index_add(0, owner, torch::ones_like(ce));
+  return sums / counts.clamp_min(1.0);
 }
 
 }  // namespace llamavid::world

@@ -1,9 +1,16 @@
 // Training examples for the default model, made exactly as the session serves them: memory
 // entries (frames merged with merge_entries, spans as the sampling shows them), context tokens
-// through the Q-Former from the question (exact mode) or from the standing prompt (standing
+// through the Q-Former from the standing prompt (standing mode) or from the question (exact
 // mode), the movie prompt with span time markers, visual tokens spliced by splice_visual. Only
 // the frames differ: they come from the frame bank's cached vision features instead of a live
 // encoder.
+//
+// A standing-mode stream is packed: its prompt up to the last visual slot (the part the
+// session's standing prefix holds in its KV cache) comes once, followed by one block per
+// question (the rest of the prompt, the question and the fed answer) that sees the prefix and
+// itself only, at the positions it would have after the prefix. One sequence so trains many
+// answers for the price of one memory. An exact-mode stream has a prefix per question (its
+// context tokens come from the question), so it is one sequence per question.
 #pragma once
 
 #include <cstdint>
@@ -28,13 +35,14 @@ struct ExampleSource {
 };
 
 struct ExampleOptions {
+  // Standing-mode streams (context tokens from kStandingPrompt), each one packed sequence.
   int64_t streams = 2;
-  int64_t questions_per_stream = 8;
+  int64_t questions_per_stream = 32;
+  // Exact-mode streams (context tokens from each question), one sequence per question.
+  int64_t exact_streams = 0;
+  int64_t exact_questions = 2;
   int64_t min_segments = 1;
   int64_t max_segments = 10;
-  // Share of streams whose context tokens come from kStandingPrompt instead of each question,
-  // as the session's standing context mode makes them.
-  double standing_share = 0.5;
   // Loss weight of each category (index = Category).
   std::vector<double> category_weight = std::vector<double>(kNumCategories, 1.0);
   // Share of each category among the questions (index = Category).
@@ -42,18 +50,21 @@ struct ExampleOptions {
 };
 
 struct Batch {
-  torch::Tensor embeds;   // [B, L, C], right-padded with zeros
-  torch::Tensor targets;  // [B, L] int64: the next token to predict, -100 where none
-  torch::Tensor sequence_weights;  // [B] float32: loss weight of each question (its category's)
-  std::vector<Category> categories;  // [B]
+  torch::Tensor embeds;     // [B, L, C], right-padded with zeros
+  torch::Tensor positions;  // [B, L] int64: each row's RoPE position
+  torch::Tensor allowed;    // [B, L, L] bool: the keys each query sees (Llama's packed forward)
+  torch::Tensor targets;    // [B, L] int64: the next token to predict, -100 where none
+  torch::Tensor question_of;  // [B, L] int64: the question a target belongs to, -1 where none
+  torch::Tensor question_weights;    // [Q] float32: loss weight of each question (its category's)
+  std::vector<Category> categories;  // [Q]
 };
 
 // A batch of questions about freshly generated streams; autograd reaches the token generator
 // and the LLM.
 Batch make_batch(const ExampleSource& source, const ExampleOptions& options, std::mt19937_64& rng);
 
-// Per-sequence mean cross-entropy of a batch: [B] (each row averaged over its targets).
-// logits [B, L, V] -> [B]
-torch::Tensor sequence_losses(const torch::Tensor& logits, const Batch& batch);
+// Per-question mean cross-entropy of a batch (each question averaged over its answer tokens).
+// logits [B, L, V] -> [Q]
+torch::Tensor question_losses(const torch::Tensor& logits, const Batch& batch);
 
 }  // namespace llamavid::world

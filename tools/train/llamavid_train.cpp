@@ -2,11 +2,15 @@
 //
 //   llamavid-train corpus --out FILE [--seed S]
 //       writes the text the tokenizers are trained on (make_tokenizers.py).
+//   llamavid-train answers --out FILE
+//       writes the answer words (class labels, yes, no), one per line, that the tokenizer makes
+//       single pieces (make_tokenizers.py --answers).
 //   llamavid-train train --work DIR --out DIR [--config FILE] [--seed S] [--steps N]
 //                        [--vision-steps N] [--threads N] [--checkpoint-every N]
 //                        [--short-steps N] [--curriculum-steps N] [--min-segments N]
 //                        [--max-segments N] [--frames-per-class N] [--streams N]
-//                        [--questions N] [--lr X] [--decay-start N] [--decay-steps N]
+//                        [--questions N] [--exact-streams N] [--exact-questions N]
+//                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
@@ -63,8 +67,12 @@ struct Options {
   int64_t max_segments = 60;
   int64_t min_segments = 1;
   int64_t frames_per_class = 24;
+  // Per step: `streams` standing-mode streams, each one packed sequence of `questions` answers,
+  // and `exact_streams` exact-mode streams of `exact_questions` sequences each.
   int64_t streams = 2;
-  int64_t questions = 8;
+  int64_t questions = 32;
+  int64_t exact_streams = 0;
+  int64_t exact_questions = 2;
   double lr = 1e-3;
   // Cosine decay of the rate to 5% over decay_steps from decay_start (0: constant rate). The
   // loss of a constant-rate run is a noisy plateau; annealing settles it into a minimum.
@@ -76,17 +84,20 @@ struct Options {
 
 const char* kUsage =
     "usage: llamavid-train corpus --out FILE [--seed S]\n"
+    "       llamavid-train answers --out FILE\n"
     "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
     "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
     "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
     "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
-    "              [--questions N] [--lr X] [--decay-start N]\n"
+    "              [--questions N] [--exact-streams N] [--exact-questions N]\n"
+    "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
     "              [--categories NAME,NAME...]\n";
 
 const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
                         "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
-                        "min-segments", "frames-per-class", "streams", "questions", "lr",
+                        "min-segments", "frames-per-class", "streams", "questions",
+                        "exact-streams", "exact-questions", "lr",
                         "decay-start", "decay-steps", "time-limit", "categories"},
                        {},
                        {}};
@@ -114,6 +125,8 @@ Options parse(const CliArgs& args) {
   count("frames-per-class", o.frames_per_class);
   count("streams", o.streams);
   count("questions", o.questions);
+  count("exact-streams", o.exact_streams);
+  count("exact-questions", o.exact_questions);
   o.lr = args.number("lr", o.lr);
   count("decay-start", o.decay_start);
   count("decay-steps", o.decay_steps);
@@ -142,6 +155,13 @@ void write_corpus(const Options& o) {
     while ((pos = text.find(kImagePlaceholder)) != std::string::npos) text.replace(pos, 7, "\n");
     out << text << "\n";
   }
+}
+
+void write_answers(const Options& o) {
+  if (o.out.empty()) throw UsageError("answers needs --out");
+  std::ofstream out(o.out);
+  for (const auto& c : pattern_classes()) out << c.label << "\n";
+  out << kYes << "\n" << kNo << "\n";
 }
 
 // Normal(0, 0.02) for matrices and learned embeddings/queries, ones for norm weights, zeros for
@@ -314,6 +334,8 @@ void train(const Options& o) {
   ExampleOptions eo;
   eo.streams = o.streams;
   eo.questions_per_stream = o.questions;
+  eo.exact_streams = o.exact_streams;
+  eo.exact_questions = o.exact_questions;
   eo.min_segments = o.min_segments;
   // Hard categories weigh more; off-topic questions are few.
   eo.category_weight = {1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
@@ -356,9 +378,9 @@ void train(const Options& o) {
     Clock batch_clock;
     Batch batch = make_batch(src, eo, rng);
     batch_s += batch_clock.seconds();
-    auto logits = modules.llm->forward(batch.embeds);  // [B, L, V]
-    auto losses = sequence_losses(logits, batch);      // [B]
-    auto loss = (losses * batch.sequence_weights).sum() / batch.sequence_weights.sum();
+    auto logits = modules.llm->forward(batch.embeds, batch.positions, batch.allowed);
+    auto losses = question_losses(logits, batch);  // [Q]
+    auto loss = (losses * batch.question_weights).sum() / batch.question_weights.sum();
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
@@ -402,6 +424,8 @@ int main(int argc, char** argv) {
     const Options o = parse(args);
     if (o.command == "corpus")
       write_corpus(o);
+    else if (o.command == "answers")
+      write_answers(o);
     else if (o.command == "train")
       train(o);
     else

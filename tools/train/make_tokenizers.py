@@ -3,7 +3,11 @@ tokenizer.model (SentencePiece BPE in LLaMA's settings: identity normalisation, 
 unk/bos/eos = 0/1/2) and vocab.txt (a WordPiece vocabulary of the corpus words, BERT-style
 lower-cased and split at punctuation, plus single characters so that any text encodes).
 
-usage: make_tokenizers.py CORPUS OUT_DIR [--vocab-size N]
+Every answer word (each line of the file `llamavid-train answers` writes: the class labels,
+"yes", "no") becomes one piece, so that an answer is one token and the label named in a question
+is the same single token as the one answered.
+
+usage: make_tokenizers.py CORPUS OUT_DIR [--vocab-size N] [--answers FILE]
 """
 import os
 import re
@@ -50,6 +54,16 @@ def piece_message(text, score):
 def add_number_pieces(path):
     """Times and counts become whole-number tokens: "0".."99" and "00:".."59:" are added (the BPE
     is trained without digits), so "01:02:03" encodes as "01:", "02:", "03"."""
+    pieces, rest = read_model(path)
+    new = [piece_message(str(d), 2.0) for d in range(10)]
+    new += [piece_message("%02d" % n, 1.0) for n in range(100)]
+    new += [piece_message("%02d:" % n, 0.5) for n in range(60)]
+    with open(path, "wb") as f:
+        f.write(b"".join(pieces + new + rest))
+
+
+def read_model(path):
+    """-> (piece messages, other fields) of a ModelProto, each as its raw wire bytes."""
     data = open(path, "rb").read()
     pieces, rest, i = [], [], 0
     while i < len(data):
@@ -66,11 +80,46 @@ def add_number_pieces(path):
             end = j + 8
         (pieces if field == 1 else rest).append(data[i:end])
         i = end
-    new = [piece_message(str(d), 2.0) for d in range(10)]
-    new += [piece_message("%02d" % n, 1.0) for n in range(100)]
-    new += [piece_message("%02d:" % n, 0.5) for n in range(60)]
+    return pieces, rest
+
+
+def piece_text(message):
+    """The piece string of a piece message (its field 1)."""
+    _, i = varint(message, 0)  # the message's own key
+    _, i = varint(message, i)  # its length
+    key, i = varint(message, i)
+    assert key >> 3 == 1
+    n, i = varint(message, i)
+    return message[i:i + n].decode()
+
+
+def add_answer_pieces(path, answers):
+    """Each answer becomes one piece: BPE only reaches a piece through pieces, so every prefix of
+    "▁answer" (spaces as ▁) is added too, scored above all others and longer above shorter, so
+    that the longest answer a text holds always wins."""
+    pieces, rest = read_model(path)
+    have = {piece_text(p) for p in pieces}
+    new = []
+    for answer in answers:
+        text = "\u2581" + answer.replace(" ", "\u2581")
+        for end in range(2, len(text) + 1):
+            prefix = text[:end]
+            if prefix not in have:
+                have.add(prefix)
+                new.append(piece_message(prefix, 10.0 + len(prefix)))
     with open(path, "wb") as f:
         f.write(b"".join(pieces + new + rest))
+
+
+def check_answer_pieces(path, answers):
+    """Every answer is one piece alone, in a question and in a list; fails loudly otherwise."""
+    sp = spm.SentencePieceProcessor(model_file=path)
+    for answer in answers:
+        piece = "\u2581" + answer.replace(" ", "\u2581")
+        for text in (answer, "Did %s appear?" % answer, "snow, %s, black" % answer):
+            if piece not in sp.encode(text, out_type=str):
+                raise SystemExit("make_tokenizers: %r is not one piece in %r: %s" %
+                                 (answer, text, sp.encode(text, out_type=str)))
 
 
 def main():
@@ -88,6 +137,11 @@ def main():
     os.remove(os.path.join(out, "tokenizer.vocab"))
     os.remove(no_digits)
     add_number_pieces(os.path.join(out, "tokenizer.model"))
+    if "--answers" in sys.argv:
+        with open(sys.argv[sys.argv.index("--answers") + 1]) as f:
+            answers = [line.strip() for line in f if line.strip()]
+        add_answer_pieces(os.path.join(out, "tokenizer.model"), answers)
+        check_answer_pieces(os.path.join(out, "tokenizer.model"), answers)
 
     words = set()
     with open(corpus) as f:

@@ -130,7 +130,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       bool present = true;
       if (pick(rng, 2) && random_absent_class(rng, stream, cls)) present = false;
       out.text = "Did " + label(cls) + " appear?";
-      out.answer = present ? "yes" : "no";
+      out.answer = present ? kYes : kNo;
       out.value = present ? 1 : 0;
       return true;
     }

@@ -32,6 +32,9 @@ bool category_from_name(const std::string& name, Category& out);
 
 // The honest short answer to a question about anything but what was on screen.
 inline const std::string kOffTopicAnswer = "I can only answer about what was on screen.";
+// The answers of presence questions.
+inline const std::string kYes = "yes";
+inline const std::string kNo = "no";
 
 struct Question {
   Category category = Category::Now;
