@@ -75,6 +75,13 @@ struct Private {
   std::string loaded_model, loaded_device;
   // Every question's id, whether an analyzer takes it or none is there to.
   std::shared_ptr<QuestionIds> question_ids = std::make_shared<QuestionIds>();
+  // Questions asked in NULL (no model yet, and a pipeline's bus drops every message posted in
+  // NULL): handed to the analyzer at NULL->READY, answered once the next run has a frame.
+  struct EarlyQuestion {
+    guint64 id;
+    std::string text;
+  };
+  std::vector<EarlyQuestion> asked_in_null;
   std::deque<guint32> upstream_seqnums;  // upstream events seen, to take copies only once
   // A memory loaded before the stream starts is its starting memory: READY->PAUSED keeps it.
   bool keep_memory_at_start = false;

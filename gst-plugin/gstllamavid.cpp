@@ -63,6 +63,9 @@
  */
 #include "gstllamavid.h"
 
+#include <tuple>
+#include <vector>
+
 #include "element.h"
 #include "enum_types.h"
 #include "properties.h"
@@ -115,8 +118,10 @@ bool prepare_analyzer(GstLlamavid* self) {
   }
   std::shared_ptr<StreamAnalyzer> old;
   std::string failure;
+  std::vector<std::tuple<guint64, std::string, std::string>> refused;  // of the early questions
   {
-    // Under the lock: a question asked meanwhile goes to the old analyzer or the new one.
+    // Under the lock: a question asked meanwhile goes to the old analyzer or the new one, after
+    // those asked in NULL.
     std::lock_guard<std::mutex> lock(p->state_mutex);
     AnalyzerOptions o;
     o.queue_size = s.queue_size;
@@ -128,6 +133,12 @@ bool prepare_analyzer(GstLlamavid* self) {
       p->analyzer = std::move(analyzer);
       p->loaded_model = s.model;
       p->loaded_device = s.device;
+      for (auto& q : p->asked_in_null) {
+        std::string reason;
+        p->analyzer->ask(q.text, q.id, &reason);
+        if (!reason.empty()) refused.emplace_back(q.id, std::move(q.text), std::move(reason));
+      }
+      p->asked_in_null.clear();
     } catch (const std::exception& e) {
       failure = error_text(e);
     }
@@ -138,6 +149,8 @@ bool prepare_analyzer(GstLlamavid* self) {
                       (nullptr));
     return false;
   }
+  for (const auto& [id, text, reason] : refused)
+    post_error(self, id, quoted_question(text), reason);
   return true;  // `old` goes here: its queued questions get "cancelled"
 }
 

@@ -44,11 +44,12 @@ guint64 ask(GstLlamavid* self, const std::string& question, guint64 id) {
   std::string refused;
   {
     std::lock_guard<std::mutex> lock(p->state_mutex);
-    if (p->analyzer)
+    if (p->analyzer) {
       id = p->analyzer->ask(question, id, &refused);  // queues only: no callback runs here
-    else {
+    } else {
       id = p->question_ids->assign(id);
-      refused = "no frame has been seen yet";
+      refused = queue_refusal(question, p->asked_in_null.size(), AnalyzerOptions().max_questions);
+      if (refused.empty()) p->asked_in_null.push_back({id, question});
     }
   }
   // A refused question may be huge (it was refused for that): messages carry an excerpt.

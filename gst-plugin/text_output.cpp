@@ -138,6 +138,15 @@ void TextOutput::flush_stop(bool reset_time) {
   if (active) gst_pad_start_task(pad_, loop, this, nullptr);
 }
 
+std::deque<TextOutput::Item>::iterator TextOutput::next_item_locked() {
+  if (items_.empty() || items_.front().event || have_segment_) return items_.begin();
+  // An answer needs a segment first: after a flush the video's new segment may come after
+  // answers already queued (data before a segment is a stream error downstream).
+  return std::find_if(items_.begin(), items_.end(), [](const Item& item) {
+    return item.event && GST_EVENT_TYPE(item.event) == GST_EVENT_SEGMENT;
+  });
+}
+
 bool TextOutput::gap_due_locked() const {
   if (!have_segment_ || !GST_CLOCK_TIME_IS_VALID(target_)) return false;
   return need_gap_ || !GST_CLOCK_TIME_IS_VALID(position_) || target_ > position_;
@@ -147,14 +156,16 @@ void TextOutput::loop(gpointer self) { static_cast<TextOutput*>(self)->run_once(
 
 void TextOutput::run_once() {
   std::unique_lock<std::mutex> lock(mutex_);
-  cv_.wait(lock, [&] { return flushing_ || !items_.empty() || gap_due_locked(); });
+  cv_.wait(lock,
+           [&] { return flushing_ || next_item_locked() != items_.end() || gap_due_locked(); });
   if (flushing_) {
     lock.unlock();
     gst_pad_pause_task(pad_);
     return;
   }
 
-  if (items_.empty()) {
+  const auto next = next_item_locked();
+  if (next == items_.end()) {
     const GstClockTime start = GST_CLOCK_TIME_IS_VALID(position_) ? position_ : target_;
     const GstClockTime duration = target_ - start;
     position_ = target_;
@@ -164,8 +175,8 @@ void TextOutput::run_once() {
     return;
   }
 
-  Item item = std::move(items_.front());
-  items_.pop_front();
+  Item item = std::move(*next);
+  items_.erase(next);
   if (item.eos_seq) {
     // Everything before EOS is out: finish() need not wait for a sink that holds EOS (appsink
     // waits for its samples to be pulled).

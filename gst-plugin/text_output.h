@@ -5,6 +5,7 @@
 // Stream order on the pad: stream-start, caps (text/x-raw, format=utf8), the video's segment, then
 // answer buffers and GAP events up to the video position, then EOS. Timestamps never go back: an
 // answer about a frame that GAP events have already passed is stamped at the position reached.
+// After a flush, answers wait for the video's next segment.
 #pragma once
 
 #include <gst/gst.h>
@@ -59,6 +60,8 @@ class TextOutput {
   // Drops queued items; stream-start and caps survive a flush (they are not resent upstream).
   void clear_locked(bool keep_stream_events);
   bool gap_due_locked() const;
+  // The item to push next (items_.end() when none may go yet).
+  std::deque<Item>::iterator next_item_locked();
 
   GstPad* pad_ = nullptr;
   std::mutex mutex_;

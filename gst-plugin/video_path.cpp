@@ -89,7 +89,7 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
 }
 
 // EOS: answers every pending question (and ask-at-eos), pushes them and EOS on text_src, then
-// lets EOS go on downstream.
+// lets EOS go on downstream. A flush while the answers come ends the wait and drops the EOS.
 gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
   std::string at_eos;
   {
@@ -97,7 +97,12 @@ gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
     at_eos = self->priv->settings.ask_at_eos;
   }
   if (!at_eos.empty()) ask(self, at_eos, 0);
-  if (auto a = current_analyzer(self)) a->drain();
+  auto analyzer = current_analyzer(self);
+  if (analyzer && !analyzer->drain() && GST_PAD_IS_FLUSHING(pad)) {
+    GST_DEBUG_OBJECT(self, "flushed while answering at EOS: EOS dropped");
+    gst_event_unref(event);
+    return FALSE;
+  }
   autosave_now(self);
   report_pending_skips(self);
   self->priv->text.finish();

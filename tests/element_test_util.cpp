@@ -97,6 +97,11 @@ guint64 result_id(GstMessage* message) {
   return id;
 }
 
+std::string string_field(GstMessage* message, const char* name) {
+  const gchar* v = gst_structure_get_string(gst_message_get_structure(message), name);
+  return v ? v : "";
+}
+
 std::vector<GstMessage*> pending_results(GstBus* bus) {
   std::vector<GstMessage*> out;
   while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {

@@ -33,6 +33,8 @@ GstMessage* wait_result(GstBus* bus, std::chrono::seconds timeout = std::chrono:
 // The structure name and id of a result message.
 std::string result_name(GstMessage* message);
 guint64 result_id(GstMessage* message);
+// A string field of a message's structure; "" when absent.
+std::string string_field(GstMessage* message, const char* name);
 // Result messages already on the bus, without waiting.
 std::vector<GstMessage*> pending_results(GstBus* bus);
 

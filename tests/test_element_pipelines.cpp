@@ -60,8 +60,9 @@ TEST(ElementPipelines, InvalidModelFailsReady) {
   EXPECT_EQ(ready_error(tiny_model_dir()), "");
 }
 
-// 50 cycles NULL -> PLAYING -> NULL with questions in flight: no hang, every question gets
-// exactly one result, and the heap does not grow.
+// 200 fast cycles NULL -> PLAYING -> NULL with questions in flight: no hang, no ERROR, every
+// question gets exactly one result, and the heap does not grow. Then questions asked in NULL and
+// in READY wait for the next run's frames and are answered.
 TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
   GstElement* p = parse(
       "videotestsrc pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
@@ -72,13 +73,13 @@ TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
   GstElement* l = gst_bin_get_by_name(GST_BIN(p), "l");
   GstBus* bus = gst_element_get_bus(p);
   size_t heap_at_10 = 0;
-  for (int cycle = 0; cycle < 50; ++cycle) {
+  for (int cycle = 0; cycle < 200; ++cycle) {
     ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
     ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND),
               GST_STATE_CHANGE_SUCCESS);
     std::vector<guint64> ids(3);
     for (auto& id : ids) g_signal_emit_by_name(l, "ask", "What is on screen?", &id);
-    g_usleep((cycle % 5) * 20000);
+    g_usleep((cycle % 5) * 5000);
     ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
     auto results = pending_results(bus);
     ASSERT_EQ(results.size(), ids.size()) << "cycle " << cycle;
@@ -86,13 +87,38 @@ TEST(ElementPipelines, StateCyclesWithQuestionsInFlight) {
       EXPECT_EQ(result_id(results[i]), ids[i]);
       gst_message_unref(results[i]);
     }
+    if (GstMessage* error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      GError* e = nullptr;
+      gchar* debug = nullptr;
+      gst_message_parse_error(error, &e, &debug);
+      ADD_FAILURE() << "cycle " << cycle << ": ERROR from " << GST_MESSAGE_SRC_NAME(error)
+                    << ": " << e->message << " (" << (debug ? debug : "") << ")";
+      g_error_free(e);
+      g_free(debug);
+      gst_message_unref(error);
+    }
     gst_bus_set_flushing(bus, TRUE);  // drop the rest (state changes, stream status)
     gst_bus_set_flushing(bus, FALSE);
     if (cycle == 10) heap_at_10 = heap_in_use();
   }
-  // A frame, a tensor or a message kept per cycle would pass this bound within the 40 cycles.
+  // A frame, a tensor or a message kept per cycle would pass this bound within the 190 cycles.
   const long growth = static_cast<long>(heap_in_use()) - static_cast<long>(heap_at_10);
   EXPECT_LT(growth, 1024 * 1024) << "heap in use grew by " << growth << " bytes";
+
+  guint64 in_null = 0, in_ready = 0;
+  g_signal_emit_by_name(l, "ask", "Asked in NULL?", &in_null);
+  ASSERT_EQ(gst_element_set_state(p, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  g_signal_emit_by_name(l, "ask", "Asked in READY?", &in_ready);
+  EXPECT_TRUE(pending_results(bus).empty()) << "answered before any frame";
+  ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  for (guint64 id : {in_null, in_ready}) {
+    GstMessage* m = wait_result(bus);
+    ASSERT_NE(m, nullptr) << "no result for question " << id;
+    EXPECT_EQ(result_id(m), id);
+    EXPECT_EQ(result_name(m), "llamavid-answer") << string_field(m, "reason");
+    gst_message_unref(m);
+  }
+  ASSERT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   gst_object_unref(bus);
   gst_object_unref(l);
   gst_object_unref(p);

@@ -14,11 +14,6 @@ namespace {
 // Every frame sampled and encoded, so a question sees exactly the frames pushed before it.
 const ElementHarness::Properties kEveryFrame = {{"sample-fps", "1000"}, {"skip-frames", "never"}};
 
-std::string string_field(GstMessage* m, const char* name) {
-  const gchar* v = gst_structure_get_string(gst_message_get_structure(m), name);
-  return v ? v : "";
-}
-
 guint64 uint64_field(GstMessage* m, const char* name) {
   guint64 v = G_MAXUINT64;
   gst_structure_get_uint64(gst_message_get_structure(m), name, &v);
@@ -169,15 +164,8 @@ TEST(ElementQuestions, ApplicationMessage) {
 // on.
 TEST(ElementQuestions, Errors) {
   ElementHarness e(kEveryFrame);
-  const guint64 early = e.ask("Anything yet?");
-  GstMessage* m = wait_result(e.bus);
-  ASSERT_NE(m, nullptr);
-  EXPECT_EQ(result_name(m), "llamavid-error");
-  EXPECT_EQ(result_id(m), early);
-  EXPECT_NE(string_field(m, "reason").find("no frame"), std::string::npos);
-  gst_message_unref(m);
-
   e.push_frame(0);
+  GstMessage* m = nullptr;
   std::string too_long;
   for (int i = 0; i < 3000; ++i) too_long += "colour ";
   const std::pair<std::string, std::string> cases[] = {
@@ -262,6 +250,62 @@ TEST(ElementQuestions, AskAtEos) {
   EXPECT_EQ(string_field(results[0], "question"), "What did you see?");
   EXPECT_EQ(uint64_field(results[0], "stream-time"), 2 * kSecond);
   gst_message_unref(results[0]);
+}
+
+// A question asked before the first frame waits for it and is answered; one still waiting at an
+// EOS that no frame came before gets "no frame has been seen yet".
+TEST(ElementQuestions, EarlyQuestionWaitsForTheFirstFrame) {
+  {
+    ElementHarness e(kEveryFrame);
+    const guint64 early = e.ask("Anything yet?");
+    e.push_frame(0);
+    expect_answer(e.bus, early, "Anything yet?");
+  }
+  ElementHarness e(kEveryFrame);
+  const guint64 never = e.ask("Anything at all?");
+  ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_eos()));
+  GstMessage* m = wait_result(e.bus);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(result_name(m), "llamavid-error");
+  EXPECT_EQ(result_id(m), never);
+  EXPECT_NE(string_field(m, "reason").find("no frame"), std::string::npos);
+  gst_message_unref(m);
+}
+
+// An answer given between a flush and the video's next segment waits for that segment on
+// text_src: a buffer before a segment is a stream error for whatever is linked there.
+TEST(ElementQuestions, AnswerAfterFlushWaitsForSegment) {
+  ElementHarness e({{"sample-fps", "1000"}, {"skip-frames", "never"}});
+  GstPad* text_src = gst_element_get_static_pad(e.element, "text_src");
+  PadRecorder rec(text_src);
+  gst_object_unref(text_src);
+  for (int i = 0; i < 3; ++i) e.push_frame(i);
+  expect_answer(e.bus, e.ask("Before the flush?"), "Before the flush?");
+  // count_buffers polls until the text task has pushed `n` buffers (or gives up).
+  auto count_buffers = [&](long n) {
+    std::vector<std::string> items;
+    for (int i = 0; i < 500 && std::count(items.begin(), items.end(), "buffer") < n; ++i) {
+      g_usleep(10000);
+      items = rec.items();
+    }
+    return items;
+  };
+  count_buffers(1);  // out before the flush, which would drop it from the queue
+  ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_flush_stop(TRUE)));
+  expect_answer(e.bus, e.ask("Between the flush and the segment?"),
+                "Between the flush and the segment?");
+  g_usleep(200000);  // time for the text task to push the answer if it were going to
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_segment(&segment)));
+  e.push_frame(5);
+  const std::vector<std::string> items = count_buffers(2);
+  ASSERT_EQ(std::count(items.begin(), items.end(), "buffer"), 2) << testing::PrintToString(items);
+  // The flush's new segment comes between the answer before it and the one after it.
+  const auto before = std::find(items.begin(), items.end(), "buffer");
+  const auto after = std::find(before + 1, items.end(), "buffer");
+  EXPECT_NE(std::find(before, after, "segment"), after) << testing::PrintToString(items);
 }
 
 // A flush cancels questions in flight (each still gets one result) and the stream carries on.

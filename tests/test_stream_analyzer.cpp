@@ -245,13 +245,20 @@ TEST_F(StreamAnalyzerTest, OneResultPerQuestionInOrder) {
   EXPECT_TRUE(results[3].answered);
 }
 
-// Before any frame, a question is an error that says so.
-TEST_F(StreamAnalyzerTest, NoFrameYet) {
+// A question asked before any frame waits for the first one; a drain (EOS) that finds no frame
+// coming ends the wait with an error that says so.
+TEST_F(StreamAnalyzerTest, NoFrameYetWaitsForTheFirst) {
   auto a = make();
   a->ask("Anything?");
-  auto results = recorder_.wait_for(1);
+  EXPECT_TRUE(a->drain());
+  auto results = recorder_.results();
   ASSERT_EQ(results.size(), 1u);
   EXPECT_NE(results[0].reason.find("no frame"), std::string::npos);
+  a->ask("And now?");
+  feed(*a, 1);
+  results = recorder_.wait_for(2);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[1].answered) << results[1].reason;
 }
 
 // A question waits for the frames submitted before it, however far behind the encoder is.
@@ -271,6 +278,7 @@ TEST_F(StreamAnalyzerTest, QuestionSeesEarlierFrames) {
 // Ids given by the caller are kept; assigned ids continue after them.
 TEST_F(StreamAnalyzerTest, GivenIdsAreKept) {
   auto a = make();
+  feed(*a, 1);
   EXPECT_EQ(a->ask("One?"), 1u);
   EXPECT_EQ(a->ask("Two?", 100), 100u);
   EXPECT_EQ(a->ask("Three?"), 101u);
@@ -312,6 +320,7 @@ TEST_F(StreamAnalyzerTest, FullQuestionQueueRefuses) {
   ASSERT_EQ(refusals.size(), 3u);
   EXPECT_NE(refusals[0].find("too many questions waiting (3)"), std::string::npos) << refusals[0];
   a->start();
+  feed(*a, 1);  // the queued questions wait for a first frame
   auto results = recorder_.wait_for(3);
   EXPECT_EQ(results.size(), 3u);
 }
@@ -345,6 +354,26 @@ TEST_F(StreamAnalyzerTest, DrainWaitsOnlyForWhatIsPending) {
   asker.join();
   EXPECT_TRUE(asker_still_running) << "drain returned only once the asking stopped";
   EXPECT_GE(resolved, before);
+}
+
+// A cancel() (a flush) ends a drain() at once with false, without waiting for the questions
+// still queued; with nothing interrupting, drain() returns true.
+TEST_F(StreamAnalyzerTest, DrainEndsAtCancel) {
+  auto a = make(/*queue_size=*/8, /*max_new_tokens=*/48);
+  feed(*a, 2);
+  a->ask("First?");
+  EXPECT_TRUE(a->drain());
+  recorder_.wait_for(1);
+  for (int i = 0; i < 200; ++i) a->ask("Pending " + std::to_string(i) + "?");
+  std::atomic<int> drained{-1};
+  std::thread eos([&] { drained = a->drain() ? 1 : 0; });
+  recorder_.wait_for(2);  // the drain is under way
+  a->cancel();
+  eos.join();
+  EXPECT_EQ(drained.load(), 0);
+  a->reset();
+  auto results = recorder_.wait_for(201);  // every question still gets its one result
+  EXPECT_EQ(results.size(), 201u);
 }
 
 // Live: a full queue skips frames at once (counted and reported), never blocks.

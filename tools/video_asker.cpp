@@ -1,7 +1,6 @@
 #include "video_asker.h"
 
 #include <algorithm>
-#include <deque>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -47,8 +46,8 @@ class ElementAsker {
       std::cerr << "llamavid-ask: the stream ended before the question was answered\n";
       return 1;
     }
-    if (!pending_.empty() || !held_.empty()) {
-      std::cerr << "llamavid-ask: the stream ended with " << pending_.size() + held_.size()
+    if (!pending_.empty()) {
+      std::cerr << "llamavid-ask: the stream ended with " << pending_.size()
                 << " question(s) unanswered\n";
       return 1;
     }
@@ -81,12 +80,9 @@ class ElementAsker {
     return id;
   }
 
-  // Asks the lines held until a frame had passed, and on a live source the question due after
-  // --after seconds of stream.
+  // On a live source, asks the question due after --after seconds of stream.
   static gboolean on_tick(ElementAsker* self) {
     if (!self->pipeline_->frame_seen()) return G_SOURCE_CONTINUE;
-    for (const std::string& q : self->held_) self->pending_.insert(self->ask(q));
-    self->held_.clear();
     if (self->live_ && self->final_pending_ && self->final_id_ == 0 &&
         self->pipeline_->elapsed_ns() >= static_cast<int64_t>(self->options_.after_s * 1e9)) {
       g_object_set(self->llamavid_, "ask-at-eos", "", nullptr);
@@ -95,19 +91,16 @@ class ElementAsker {
     return G_SOURCE_CONTINUE;
   }
 
-  // A question typed before any frame has passed the element waits for one: asked at once it
-  // would only get "no frame has been seen yet".
+  // A question typed before any frame has passed the element is asked at once too: the element
+  // answers it once the first frame is in memory.
   void ask_line(const std::string& question) {
     if (question.find_first_not_of(" \t") == std::string::npos) return;  // blank: not a question
-    if (pipeline_->frame_seen() && held_.empty())
-      pending_.insert(ask(question));
-    else
-      held_.push_back(question);
+    pending_.insert(ask(question));
   }
 
   // The run is over once every question asked or due has its answer.
   void maybe_finish() {
-    if (final_pending_ || !pending_.empty() || !held_.empty()) return;
+    if (final_pending_ || !pending_.empty()) return;
     if (options_.interactive && stdin_open_) return;
     pipeline_->quit();
   }
@@ -145,7 +138,6 @@ class ElementAsker {
   GstElement* llamavid_ = nullptr;  // owned by the pipeline
   std::unique_ptr<VideoPipeline> pipeline_;
   std::set<guint64> pending_;  // ids of the questions read from stdin and not yet answered
-  std::deque<std::string> held_;  // questions read before any frame had passed
   bool live_ = false;
   bool final_pending_ = false;  // the positional question is still to be answered
   guint64 final_id_ = 0;        // its id once asked through the signal

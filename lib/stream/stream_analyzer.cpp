@@ -109,16 +109,20 @@ std::string quoted_question(const std::string& question) {
   return excerpt(question, kMaxQuestionBytes);
 }
 
+std::string queue_refusal(const std::string& question, size_t waiting, size_t max_waiting) {
+  if (question.size() > kMaxQuestionBytes)
+    return "the question is too long: " + std::to_string(question.size()) + " bytes, at most " +
+           std::to_string(kMaxQuestionBytes) + " are accepted";
+  if (waiting >= max_waiting)
+    return "too many questions waiting (" + std::to_string(waiting) +
+           "): ask again when some are answered";
+  return "";
+}
+
 uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::string* refused) {
   std::unique_lock<std::mutex> lock(mutex_);
   id = ids_->assign(id);
-  std::string refusal;
-  if (question.size() > kMaxQuestionBytes)
-    refusal = "the question is too long: " + std::to_string(question.size()) +
-              " bytes, at most " + std::to_string(kMaxQuestionBytes) + " are accepted";
-  else if (questions_.size() >= max_questions_)
-    refusal = "too many questions waiting (" + std::to_string(questions_.size()) +
-              "): ask again when some are answered";
+  const std::string refusal = queue_refusal(question, questions_.size(), max_questions_);
   if (!refusal.empty()) {
     lock.unlock();
     if (refused)
@@ -140,14 +144,20 @@ uint64_t StreamAnalyzer::ask(const std::string& question, uint64_t id, std::stri
   return id;
 }
 
-void StreamAnalyzer::drain() {
+bool StreamAnalyzer::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
   // What is pending now, not what arrives meanwhile: questions asked faster than they are
   // answered would otherwise hold EOS forever.
   const uint64_t frames = submitted_, questions = questions_queued_;
+  const uint64_t generation = generation_;
+  const auto interrupted = [&] { return !running_ || stopping_ || generation_ != generation; };
+  ++draining_;
+  cv_.notify_all();  // questions waiting for a first frame go on
   cv_.wait(lock, [&] {
-    return !running_ || stopping_ || (done_ >= frames && questions_resolved_ >= questions);
+    return interrupted() || (done_ >= frames && questions_resolved_ >= questions);
   });
+  --draining_;
+  return !interrupted();
 }
 
 void StreamAnalyzer::cancel_locked() {
@@ -173,6 +183,7 @@ void StreamAnalyzer::reset() {
 void StreamAnalyzer::clear() {
   session_.clear_memory();
   std::lock_guard<std::mutex> lock(mutex_);
+  has_memory_ = false;
   accepted_ = 0;
   encoded_ = 0;
   skipped_ = 0;
@@ -245,8 +256,10 @@ void StreamAnalyzer::encoder_loop() {
       failure = error_text(e);
     }
     if (!failure.empty() && callbacks_.on_frame_error) callbacks_.on_frame_error(failure);
+    const bool filled = session_.memory_frames() > 0;
 
     lock.lock();
+    has_memory_ = has_memory_ || filled;
     // As many spare buffers as frames can be queued and in the batch being copied.
     for (auto& f : batch)
       if (spare_buffers_.size() < queue_size_ + max_batch_)
@@ -262,10 +275,12 @@ void StreamAnalyzer::answer_loop() {
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !questions_.empty(); });
     if (questions_.empty()) return;  // stopping, nothing left to resolve
-    // The question waits for the frames queued before it (or for being cancelled).
+    // The question waits for the frames queued before it and for a first frame in memory (or
+    // for being cancelled, or a drain that no frame will come before).
     cv_.wait(lock, [&] {
       const Question& q = questions_.front();
-      return stopping_ || done_ >= q.barrier || q.generation < generation_;
+      return stopping_ || q.generation < generation_ ||
+             (done_ >= q.barrier && (has_memory_ || draining_ > 0));
     });
     Question q = std::move(questions_.front());
     questions_.pop_front();
@@ -322,8 +337,14 @@ void StreamAnalyzer::save_memory(const std::string& path) const { session_.save_
 
 void StreamAnalyzer::load_memory(const std::string& path) {
   session_.load_memory(path);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (session_.memory_frames() > 0) last_pts_ns_ = std::max(last_pts_ns_, session_.memory_end_ns());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (session_.memory_frames() > 0) {
+      last_pts_ns_ = std::max(last_pts_ns_, session_.memory_end_ns());
+      has_memory_ = true;
+    }
+  }
+  cv_.notify_all();
 }
 
 }  // namespace llamavid

@@ -11,6 +11,8 @@
 // - Every question gets exactly one answer or error callback, in the order asked.
 // - A question sees every frame submitted before it was asked (unless the frame was skipped or
 //   dropped by cancel()): it waits until the encoder has taken those frames into memory.
+// - A question asked while the memory is empty waits for the first frame in memory; it gets
+//   "no frame has been seen yet" only from a drain() (EOS) that finds no frame coming.
 // - submit_frame() never blocks when `live`; when the queue is full the frame is skipped.
 #pragma once
 
@@ -38,6 +40,10 @@ namespace llamavid {
 constexpr size_t kMaxQuestionBytes = 8192;
 // The question as messages quote it: valid UTF-8, cut to kMaxQuestionBytes (then "...").
 std::string quoted_question(const std::string& question);
+
+// Why a question is not queued behind `waiting` others when at most `max_waiting` may wait (too
+// long, or the queue full); "" when it is.
+std::string queue_refusal(const std::string& question, size_t waiting, size_t max_waiting);
 
 struct AnalyzerOptions {
   size_t queue_size = 8;  // frames waiting for the encoder
@@ -105,9 +111,11 @@ class StreamAnalyzer {
   uint64_t ask(const std::string& question, uint64_t id = 0, std::string* refused = nullptr);
 
   // Blocks until every frame queued and every question asked before the call are resolved: the
-  // frames encoded, the questions answered or errored (returns at once when the workers are
-  // stopped). Questions asked meanwhile do not hold it: they are answered after it returns.
-  void drain();
+  // frames encoded, the questions answered or errored (those waiting for a first frame get
+  // "no frame has been seen yet"), and returns true; returns false at once when cancel() (a
+  // flush) comes meanwhile or the workers are stopped. Questions asked meanwhile do not hold
+  // it: they are answered after it returns.
+  bool drain();
   // Drops queued frames, stops the answer being generated and errors every queued question with
   // "cancelled"; frames are refused until reset(). Does not wait.
   void cancel();
@@ -169,6 +177,8 @@ class StreamAnalyzer {
   uint64_t accepted_ = 0;   // the counters of this stream (reset by clear())
   uint64_t encoded_ = 0;
   uint64_t skipped_ = 0;
+  bool has_memory_ = false;  // a frame was encoded or a memory loaded (cleared by clear())
+  int draining_ = 0;         // drain() calls under way: questions stop waiting for a frame
   std::atomic<uint64_t> generation_{0};  // written under mutex_, read by the abort poll
   bool cancelled_ = false;
   bool running_ = false;
