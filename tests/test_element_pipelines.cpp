@@ -58,6 +58,11 @@ TEST(ElementPipelines, InvalidModelFailsReady) {
   EXPECT_NE(error.find(dir), std::string::npos) << error;
   EXPECT_NE(error.find("config.json"), std::string::npos) << error;
   EXPECT_EQ(ready_error(tiny_model_dir()), "");
+  // Bytes that are not UTF-8 come out escaped: the message is valid UTF-8 and shows them.
+  write_file(dir + "/config.json", "{\"hidden_size\": 128, \"a\": \"\xff\xfe\", \"b\": [1");
+  const std::string bytes = ready_error(dir);
+  EXPECT_TRUE(g_utf8_validate(bytes.c_str(), -1, nullptr)) << bytes;
+  EXPECT_NE(bytes.find("\\xFF"), std::string::npos) << bytes;
 }
 
 // 200 fast cycles NULL -> PLAYING -> NULL with questions in flight: no hang, no ERROR, every

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "core/error_text.h"
+
 namespace llamavid {
 
 CliArgs::CliArgs(int argc, char** argv, const std::set<std::string>& valued,
@@ -73,10 +75,10 @@ int tool_main(const char* tool, const char* usage, int argc, char** argv, const 
     }
     return run(args);
   } catch (const UsageError& e) {
-    std::cerr << tool << ": " << e.what() << "\n" << usage;
+    std::cerr << tool << ": " << error_text(e) << "\n" << usage;
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << tool << ": " << e.what() << "\n";
+    std::cerr << tool << ": " << error_text(e) << "\n";
     return 1;
   }
 }

@@ -12,7 +12,7 @@ std::string error_text(const std::exception& e) {
   // libtorch's message ends with its source location and a line break; one line reads better.
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   if (text.empty()) text = "unknown error";
-  return make_valid_utf8(text);
+  return escape_invalid_utf8(text);
 }
 
 }  // namespace llamavid

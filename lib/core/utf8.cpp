@@ -34,13 +34,17 @@ bool is_valid_utf8(const std::string& s) {
   return true;
 }
 
-std::string make_valid_utf8(const std::string& s) {
+namespace {
+
+// `s` with `replace(byte)` in place of each byte that starts no valid character.
+template <typename Replace>
+std::string replace_invalid(const std::string& s, Replace replace) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     const size_t n = utf8_char_length(s, i);
     if (n == 0) {
-      out += "\xEF\xBF\xBD";
+      out += replace(static_cast<unsigned char>(s[i]));
       ++i;
     } else {
       out.append(s, i, n);
@@ -48,6 +52,19 @@ std::string make_valid_utf8(const std::string& s) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string make_valid_utf8(const std::string& s) {
+  return replace_invalid(s, [](unsigned char) { return std::string("\xEF\xBF\xBD"); });
+}
+
+std::string escape_invalid_utf8(const std::string& s) {
+  return replace_invalid(s, [](unsigned char byte) {
+    const char* hex = "0123456789ABCDEF";
+    return std::string("\\x") + hex[byte >> 4] + hex[byte & 15];
+  });
 }
 
 std::string excerpt(const std::string& text, size_t max_chars) {

@@ -13,6 +13,9 @@ size_t utf8_char_length(const std::string& s, size_t i);
 bool is_valid_utf8(const std::string& s);
 // `s` with each byte that starts no valid character replaced by U+FFFD.
 std::string make_valid_utf8(const std::string& s);
+// `s` with each byte that starts no valid character written as "\xNN" (hex): error texts show
+// the bytes of a bad file this way, valid UTF-8 and still telling which bytes they were.
+std::string escape_invalid_utf8(const std::string& s);
 
 // At most `max_chars` bytes of `text`, cut at a character boundary, with "..." when cut, and
 // invalid UTF-8 bytes as U+FFFD: error messages must be valid UTF-8.

@@ -165,6 +165,21 @@ class BadCheckpoints(unittest.TestCase):
             f.write("{\"hidden_size\": ")
         self.convert_fails(ckpt, "config.json")
 
+    # Bytes of a config.json that are not UTF-8 come out escaped ("\\xFF"): the error text is
+    # valid UTF-8 and still shows them.
+    def test_config_bytes_escaped(self):
+        ckpt = self.copy("bad_config_bytes")
+        with open(os.path.join(ckpt, "config.json"), "wb") as f:
+            f.write(b'{"hidden_size": 128, "a": "\xff\xfe", "b": [1, 2')
+        shutil.rmtree(ckpt + "_out", ignore_errors=True)
+        r = subprocess.run([CONVERT, "--checkpoint", ckpt, "--out", ckpt + "_out"],
+                           capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        err = r.stderr.decode("utf-8")  # raises if the text is not UTF-8
+        self.assertIn("config.json", err)
+        self.assertIn("\\xFF", err)
+        self.assertNotIn("\ufffd", err)
+
     # A FIFO given as --vision-tower is refused at once (reading it would wait for a writer).
     def test_fifo_vision_tower(self):
         ckpt = self.copy("bad_fifo")
