@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "element_test_util.h"
 
@@ -27,11 +28,18 @@ long status_kib(const std::string& key) {
   return -1;
 }
 
-// Takes every result message off the bus: id -> how many results it had.
-void collect(GstBus* bus, std::map<guint64, int>& results, int& answers, int& errors) {
+// Takes every result message off the bus: id -> how many results it had; each answer's
+// `latency` (ns) into `latencies` when given.
+void collect(GstBus* bus, std::map<guint64, int>& results, int& answers, int& errors,
+             std::vector<guint64>* latencies = nullptr) {
   for (GstMessage* m : pending_results(bus)) {
     ++results[result_id(m)];
-    (result_name(m) == "llamavid-answer" ? answers : errors)++;
+    const bool answer = result_name(m) == "llamavid-answer";
+    (answer ? answers : errors)++;
+    guint64 ns = 0;
+    if (answer && latencies &&
+        gst_structure_get_uint64(gst_message_get_structure(m), "latency", &ns))
+      latencies->push_back(ns);
     gst_message_unref(m);
   }
 }
@@ -52,6 +60,7 @@ TEST(ElementLoad, Soak24HoursOfStreamTime) {
   std::map<guint64, int> results;
   std::vector<guint64> ids;
   int answers = 0, errors = 0;
+  std::vector<guint64> latencies;  // ns, from the question to its answer (waiting included)
   guint64 peak_entries = 0;
   long rss_after_first_hour = 0;
   size_t heap_after_first_hour = 0;
@@ -61,7 +70,7 @@ TEST(ElementLoad, Soak24HoursOfStreamTime) {
     if (i % 2 == 1) ids.push_back(e.ask("What is on screen?"));
     if (i % 120 == 0) {
       peak_entries = std::max(peak_entries, e.uint64_property("memory-frames"));
-      collect(e.bus, results, answers, errors);
+      collect(e.bus, results, answers, errors, &latencies);
     }
     if (i == 3600 / kIntervalS) {
       rss_after_first_hour = status_kib("VmRSS");
@@ -69,7 +78,7 @@ TEST(ElementLoad, Soak24HoursOfStreamTime) {
     }
   }
   ASSERT_TRUE(gst_harness_push_event(e.video, gst_event_new_eos()));  // drains every question
-  collect(e.bus, results, answers, errors);
+  collect(e.bus, results, answers, errors, &latencies);
   peak_entries = std::max(peak_entries, e.uint64_property("memory-frames"));
   const long rss_end = status_kib("VmRSS");
   const long heap_growth =
@@ -80,6 +89,14 @@ TEST(ElementLoad, Soak24HoursOfStreamTime) {
               "peak %ld KiB; heap in use grew by %ld KiB after 1 h\n",
               kFrames, ids.size(), answers, errors, static_cast<unsigned long long>(peak_entries),
               kMaxEntries, rss_after_first_hour, rss_end, status_kib("VmHWM"), heap_growth / 1024);
+  // Figures, not assertions (speed belongs to llamavid-bench): questions come faster than the
+  // frames here, so the latency includes waiting for the frames and questions before it.
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    std::printf("soak: answer latency median %.1f ms, 99th percentile %.1f ms, max %.1f ms\n",
+                latencies[latencies.size() / 2] / 1e6, latencies[latencies.size() * 99 / 100] / 1e6,
+                latencies.back() / 1e6);
+  }
   EXPECT_EQ(answers, static_cast<int>(ids.size()));
   EXPECT_EQ(errors, 0);
   for (guint64 id : ids) EXPECT_EQ(results[id], 1) << "question " << id;

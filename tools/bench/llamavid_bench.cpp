@@ -38,6 +38,7 @@ const char* kUsage =
     "                      [--context-mode standing|exact] [--max-memory-bytes N]\n"
     "                      [--question TEXT] [--max-new-tokens N] [--repeats N] [--batch N]\n"
     "                      [--width W] [--height H] [--min-cut S] [--max-cut S] [--seed N]\n"
+    "                      [--ask-every S]\n"
     "                      [--no-llamavid-way] [--released] [--json]\n"
     "Simulates a 1 fps stream of GStreamer test patterns with a cut every --min-cut to --max-cut\n"
     "seconds (log-uniform), fed faster than real time, and prints frames/s tokenized, answer\n"
@@ -45,7 +46,9 @@ const char* kUsage =
     "LLaMA-VID way, the encoder's GFLOP/s against this machine's fp32 matmul peak, and the\n"
     "memory cap check over --cap-hours. --released adds the released-size (7B, EVA-ViT-g)\n"
     "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n"
-    "--batch: frames per encoder batch (default: the element's encoder worker's).\n";
+    "--batch: frames per encoder batch (default: the element's encoder worker's).\n"
+    "--ask-every: one more answer every S seconds of stream over the whole run (default 60,\n"
+    "0: none), reported as median, 99th percentile and maximum with the slowest ingest batch.\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -172,6 +175,13 @@ struct Checkpoint {
 
 struct RunResult {
   double frames_per_s = 0;      // tokenized, over the whole run (wall clock)
+  // One answer every `ask_every_s` of stream over the whole run (full answer, seconds), and the
+  // slowest ingest batch: an answer in the element can wait for one batch in progress (a
+  // thinning rebuild of the prefix is the slow kind), so the worst answer there is about the
+  // slowest batch plus the slowest answer.
+  std::vector<double> soak_answers_s;
+  double slowest_batch_s = 0;
+  int64_t slowest_batch_entries = 0;
   double frames_per_cpu_s = 0;  // the same per second of this process's CPU time
   std::vector<Checkpoint> checkpoints;
   int64_t max_memory_bytes_seen = 0;
@@ -182,7 +192,8 @@ struct RunResult {
 // answering at each of `hours`.
 RunResult run_stream(Session& session, const std::vector<double>& hours, double run_to_hours,
                      const std::string& question, int repeats, int64_t batch, uint64_t seed,
-                     int64_t min_cut, int64_t max_cut, int width, int height, const char* label) {
+                     int64_t min_cut, int64_t max_cut, int width, int height, int64_t ask_every_s,
+                     const char* label) {
   const int64_t end_s = static_cast<int64_t>(std::max(hours.back(), run_to_hours) * 3600.0);
   SimulatedStream stream(seed, end_s, min_cut, max_cut, width, height);
   RunResult result;
@@ -190,6 +201,7 @@ RunResult run_stream(Session& session, const std::vector<double>& hours, double 
   int64_t t = 0;
   size_t next = 0;
   int64_t next_hour = 1;
+  int64_t next_ask = ask_every_s;
   while (t < end_s) {
     const int64_t stop = next < hours.size() ? static_cast<int64_t>(hours[next] * 3600.0) : end_s;
     std::vector<Frame> frames;
@@ -197,8 +209,17 @@ RunResult run_stream(Session& session, const std::vector<double>& hours, double 
     const auto t0 = std::chrono::steady_clock::now();
     const double cpu0 = process_cpu_s();
     session.add_frames(frames);
-    encode_s += seconds_since(t0);
+    const double batch_s = seconds_since(t0);
+    encode_s += batch_s;
     encode_cpu_s += process_cpu_s() - cpu0;
+    if (batch_s > result.slowest_batch_s) {
+      result.slowest_batch_s = batch_s;
+      result.slowest_batch_entries = static_cast<int64_t>(session.memory_frames());
+    }
+    if (ask_every_s > 0 && t >= next_ask) {
+      result.soak_answers_s.push_back(measure_answer(session, question, 1).full_s);
+      next_ask += ask_every_s;
+    }
     result.max_memory_bytes_seen = std::max(result.max_memory_bytes_seen, session.memory_bytes());
     if (t >= next_hour * 3600) {
       result.rss_by_hour.emplace_back(static_cast<double>(next_hour), bench::resident_bytes());
@@ -353,6 +374,16 @@ void print_text(const json& r) {
               mem["cap_hours"].get<double>(),
               static_cast<long long>(mem["max_memory_bytes_seen"].get<int64_t>()),
               mem["cap_held"].get<bool>() ? "never exceeded" : "EXCEEDED");
+  if (r.contains("soak")) {
+    const auto& k = r["soak"];
+    std::printf("\nsoak: %lld answers (one every %lld s of stream): median %.1f ms, 99th percentile "
+                "%.1f ms, max %.1f ms; slowest ingest batch %.1f ms (at %lld entries)\n",
+                static_cast<long long>(k["answers"].get<int64_t>()),
+                static_cast<long long>(k["ask_every_s"].get<int64_t>()),
+                k["median_ms"].get<double>(), k["p99_ms"].get<double>(),
+                k["max_ms"].get<double>(), k["slowest_batch_ms"].get<double>(),
+                static_cast<long long>(k["slowest_batch_entries"].get<int64_t>()));
+  }
   if (r.contains("released")) {
     const auto& rel = r["released"];
     std::printf("\nreleased size (7B long-video, EVA-ViT-g at 224, fp16, 1 fps):\n");
@@ -398,6 +429,7 @@ int run(const CliArgs& args) {
   const auto min_cut = static_cast<int64_t>(args.integer("min-cut", 10));
   const auto max_cut = static_cast<int64_t>(args.integer("max-cut", 60));
   const uint64_t seed = args.integer("seed", 1);
+  const auto ask_every = static_cast<int64_t>(args.integer("ask-every", 60));
   if (repeats < 1 || batch < 1 || min_cut < 1 || max_cut < min_cut)
     throw UsageError("--repeats and --batch must be at least 1, 1 <= --min-cut <= --max-cut");
 
@@ -449,7 +481,18 @@ int run(const CliArgs& args) {
   {
     Session session(model, options);
     ours = run_stream(session, hours, cap_hours, question, repeats, batch, seed, min_cut, max_cut,
-                      width, height, context_mode_name(options.context_mode));
+                      width, height, ask_every, context_mode_name(options.context_mode));
+  }
+  if (!ours.soak_answers_s.empty()) {
+    std::vector<double> sorted = ours.soak_answers_s;
+    std::sort(sorted.begin(), sorted.end());
+    r["soak"] = {{"ask_every_s", ask_every},
+                 {"answers", sorted.size()},
+                 {"median_ms", sorted[sorted.size() / 2] * 1e3},
+                 {"p99_ms", sorted[sorted.size() * 99 / 100] * 1e3},
+                 {"max_ms", sorted.back() * 1e3},
+                 {"slowest_batch_ms", ours.slowest_batch_s * 1e3},
+                 {"slowest_batch_entries", ours.slowest_batch_entries}};
   }
   r["frames_per_s"] = ours.frames_per_s;
   r["frames_per_cpu_s"] = ours.frames_per_cpu_s;
@@ -479,7 +522,7 @@ int run(const CliArgs& args) {
     way.max_memory_bytes = 0;   // keeps every frame's features the context can hold
     Session session(model, way);
     RunResult lv = run_stream(session, hours, 0.0, question, repeats, batch, seed, min_cut, max_cut,
-                              width, height, "llamavid-way");
+                              width, height, 0, "llamavid-way");
     r["llamavid_way"] = checkpoints_json(lv);
   }
   r["released"] = released_figures(peak32, peak16, args.has("released"));
@@ -498,7 +541,8 @@ int main(int argc, char** argv) {
   return tool_main(
       "llamavid-bench", kUsage, argc, argv,
       {{"model", "hours", "cap-hours", "context-mode", "max-memory-bytes", "question",
-        "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed"},
+        "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed",
+        "ask-every"},
        {"no-llamavid-way", "released", "json"},
        {}},
       run);
