@@ -171,3 +171,12 @@ TEST(PromptIds, SlotCounts) {
   EXPECT_EQ(count_slots(build_prompt_ids(*tok, "Q?", PromptStyle::Movie, frames)), 8);
   EXPECT_EQ(count_slots(build_prompt_ids(*tok, "Q?", PromptStyle::Video, frames)), 1);
 }
+
+// The standing prefix ends right after the last visual slot; without a slot it is empty.
+TEST(Prompt, StandingPrefixEnd) {
+  EXPECT_EQ(standing_prefix_end({1, 5, kImageTokenIndex, kImageTokenIndex, 7, kImageTokenIndex,
+                                 kImageTokenIndex, 8, 9}),
+            7u);
+  EXPECT_EQ(standing_prefix_end({1, 5, 6}), 0u);
+  EXPECT_EQ(standing_prefix_end({1, kImageTokenIndex}), 2u);
+}

@@ -40,9 +40,8 @@ std::vector<int64_t> StandingPrefix::tail_ids(const std::string& question,
                                               const std::string& last_marker) const {
   const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_marker,
                                                     tokens_per_entry_);
-  size_t after = ids.size();
-  while (after > 0 && ids[after - 1] != kImageTokenIndex) --after;
-  return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(after), ids.end());
+  return std::vector<int64_t>(
+      ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids)), ids.end());
 }
 
 std::vector<int64_t> StandingPrefix::cached_ids() const {

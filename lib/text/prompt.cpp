@@ -93,4 +93,10 @@ std::vector<int64_t> build_prompt_ids(const SentencePieceTokenizer& tokenizer,
   return tokenize_with_images(tokenizer, build_prompt(question, style, frames, conversation));
 }
 
+size_t standing_prefix_end(const std::vector<int64_t>& ids) {
+  size_t end = ids.size();
+  while (end > 0 && ids[end - 1] != kImageTokenIndex) --end;
+  return end;
+}
+
 }  // namespace llamavid

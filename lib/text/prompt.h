@@ -65,6 +65,12 @@ std::string build_prompt(const std::string& question, PromptStyle style,
 std::vector<int64_t> tokenize_with_images(const SentencePieceTokenizer& tokenizer,
                                           const std::string& text);
 
+// Where the standing prefix of prompt `ids` ends: the index after the last kImageTokenIndex (0
+// when there is none). Before it is what the session's standing prefix caches (the template's
+// head and every entry up to the newest one's slots); from it on, the newest entry's text, the
+// movie's end and the question, which each answer appends.
+size_t standing_prefix_end(const std::vector<int64_t>& ids);
+
 // build_prompt then tokenize_with_images: the prompt ids with kImageTokenIndex slots (one for
 // Video, frames x slots_per_frame for Movie).
 std::vector<int64_t> build_prompt_ids(

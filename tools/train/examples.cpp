@@ -83,8 +83,7 @@ struct Sequence {
 std::pair<std::vector<int64_t>, std::vector<int64_t>> split_prompt(
     const ExampleSource& src, const std::string& question, const FrameLayout& layout) {
   auto ids = build_prompt_ids(*src.tokenizer, question, PromptStyle::Movie, layout);
-  size_t cut = ids.size();
-  while (cut > 0 && ids[cut - 1] != kImageTokenIndex) --cut;
+  const size_t cut = standing_prefix_end(ids);
   if (cut == 0) throw Error("examples: a prompt without visual slots");
   return {std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut)),
           std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end())};
