@@ -13,6 +13,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   python3-torch python3-numpy python3-sentencepiece python3-gi python3-pil
+  # MQTT client library for llamavid-monitor; the broker and clients for its tests
+  libmosquitto-dev mosquitto mosquitto-clients
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
 )
 

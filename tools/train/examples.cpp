@@ -78,15 +78,25 @@ struct Sequence {
   }
 };
 
-// A stream's prompt for `question` split where the standing prefix ends: everything up to and
-// including the last visual slot, then the rest (the last marker, the movie's end, the question).
-std::pair<std::vector<int64_t>, std::vector<int64_t>> split_prompt(
-    const ExampleSource& src, const std::string& question, const FrameLayout& layout) {
-  auto ids = build_prompt_ids(*src.tokenizer, question, PromptStyle::Movie, layout);
-  const size_t cut = standing_prefix_end(ids);
-  if (cut == 0) throw Error("examples: a prompt without visual slots");
-  return {std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut)),
-          std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end())};
+// The number of leading ids all `prompts` share, as a packed stream's prefix: at least the
+// standing prefix (everything up to the last visual slot, which the session's KV cache holds),
+// at most all but the last id of the shortest prompt, so that every block keeps the row that
+// predicts its answer's first token. Sharing the text after the last slot too (its time marker,
+// the movie's end) is the same arithmetic as repeating it per block, at a fraction of the rows.
+size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts) {
+  const auto& first = prompts.front();
+  size_t shared = first.size() - 1;
+  for (const auto& ids : prompts) {
+    shared = std::min(shared, ids.size() - 1);
+    size_t k = 0;
+    while (k < shared && ids[k] == first[k]) ++k;
+    shared = k;
+  }
+  const size_t standing = standing_prefix_end(first);
+  if (standing == 0) throw Error("examples: a prompt without visual slots");
+  if (shared < standing)
+    throw Error("examples: the prompt before the last visual slot depends on the question");
+  return shared;
 }
 
 }  // namespace
@@ -148,29 +158,31 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       while (!make_question(rng, pick_category(o, rng), stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
     }
-    if (standing) {
-      auto visual = entry_rows(context_for(kStandingPrompt), content);
+    std::vector<std::vector<int64_t>> prompts;
+    for (const auto& question : questions)
+      prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, layout));
+    auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
+      return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
+    };
+    auto prefix_rows = [&](const std::vector<int64_t>& ids, size_t cut, const torch::Tensor& ctx) {
+      const std::vector<int64_t> head(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut));
+      auto rows = splice_visual(llm, head, entry_rows(ctx, content), 1);
       Sequence seq;
-      std::vector<int64_t> prefix_ids;
-      for (const auto& question : questions) {
-        auto [head, rest] = split_prompt(src, question.text, layout);
-        if (seq.length == 0) {
-          prefix_ids = head;
-          auto rows = splice_visual(llm, head, visual, 1);
-          seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
-        } else if (head != prefix_ids) {
-          throw Error("examples: the prompt before the last visual slot depends on the question");
-        }
-        add_question(seq, seq.parts.front().size(0), rest, question);
-      }
+      seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
+      return seq;
+    };
+    if (standing) {
+      const size_t cut = shared_prefix_length(prompts);
+      Sequence seq = prefix_rows(prompts.front(), cut, context_for(kStandingPrompt));
+      const int64_t prefix = seq.length;
+      for (size_t q = 0; q < questions.size(); ++q)
+        add_question(seq, prefix, rest_of(prompts[q], cut), questions[q]);
       sequences.push_back(std::move(seq));
     } else {
-      for (const auto& question : questions) {
-        auto [head, rest] = split_prompt(src, question.text, layout);
-        auto rows = splice_visual(llm, head, entry_rows(context_for(question.text), content), 1);
-        Sequence seq;
-        seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
-        add_question(seq, rows.size(0), rest, question);
+      for (size_t q = 0; q < questions.size(); ++q) {
+        const size_t cut = shared_prefix_length({prompts[q]});
+        Sequence seq = prefix_rows(prompts[q], cut, context_for(questions[q].text));
+        add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q]);
         sequences.push_back(std::move(seq));
       }
     }

@@ -5,10 +5,10 @@
 // the frames differ: they come from the frame bank's cached vision features instead of a live
 // encoder.
 //
-// A standing-mode stream is packed: its prompt up to the last visual slot (the part the
-// session's standing prefix holds in its KV cache) comes once, followed by one block per
-// question (the rest of the prompt, the question and the fed answer) that sees the prefix and
-// itself only, at the positions it would have after the prefix. One sequence so trains many
+// A standing-mode stream is packed: the part of its prompt every question shares (at least up to
+// the last visual slot, the part the session's standing prefix holds in its KV cache) comes once,
+// followed by one block per question (the rest of its prompt and the fed answer) that sees the
+// prefix and itself only, at the positions it would have after the prefix. One sequence so trains many
 // answers for the price of one memory. An exact-mode stream has a prefix per question (its
 // context tokens come from the question), so it is one sequence per question.
 #pragma once

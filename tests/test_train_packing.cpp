@@ -1,0 +1,127 @@
+// The trainer's packed batches (tools/train/examples.cpp): every answer row of a packed
+// sequence must get the logits a plain causal forward gives over exactly the rows it sees, and
+// those rows must sit at consecutive positions from 0, as the prompt does when it is served one
+// question at a time. A tiny random model keeps it fast; the packing does not depend on weights.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/config.h"
+#include "examples.h"
+#include "model/model.h"
+#include "test_util.h"
+#include "text/sentencepiece_tokenizer.h"
+#include "text/wordpiece_tokenizer.h"
+#include "world.h"
+
+namespace llamavid::world {
+namespace {
+
+struct TinyTrainer {
+  SentencePieceTokenizer sp;
+  WordPieceTokenizer wp;
+  ModelConfig config;
+  ModelModules modules;
+  torch::Tensor features;
+  std::vector<std::vector<int64_t>> by_class;
+
+  static nlohmann::json config_json(const SentencePieceTokenizer& sp, const WordPieceTokenizer& wp) {
+    std::ifstream in(test::source_dir() + "/tools/tiny_train_config.json");
+    auto j = nlohmann::json::parse(in);
+    j["vocab_size"] = sp.vocab_size();
+    j["qformer_config"]["vocab_size"] = wp.vocab_size();
+    return j;
+  }
+
+  // A batch of `standing` packed streams of `questions` each, or `exact` streams of that many
+  // one-question sequences, of up to `segments` segments.
+  Batch batch(int64_t standing, int64_t exact, int64_t questions, int64_t segments, uint64_t seed) {
+    ExampleSource src{&modules, &sp, &wp, &config, features, &by_class};
+    ExampleOptions o;
+    o.streams = standing;
+    o.questions_per_stream = questions;
+    o.exact_streams = exact;
+    o.exact_questions = questions;
+    o.max_segments = segments;
+    std::mt19937_64 rng(seed);
+    return make_batch(src, o, rng);
+  }
+
+  TinyTrainer()
+      : sp(test::source_dir() + "/../models/default/tokenizer.model"),
+        wp(test::source_dir() + "/../models/default/vocab.txt"),
+        config(parse_config(config_json(sp, wp).dump(), "tiny_train_config.json")),
+        modules(config, /*num_query=*/4, torch::TensorOptions().dtype(torch::kFloat32)) {
+    torch::manual_seed(3);
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, t] : modules.named_tensors()) t.normal_(0.0, 0.2);
+    const int64_t per_class = 2, n = num_classes() * per_class;
+    const int64_t size = config.vision.image_size;
+    features = modules.vision->forward(torch::rand({n, 3, size, size}));
+    by_class.resize(static_cast<size_t>(num_classes()));
+    for (int64_t i = 0; i < n; ++i) by_class[static_cast<size_t>(i / per_class)].push_back(i);
+  }
+};
+
+// Checks every target row of `batch` against a plain forward of the rows it sees.
+void expect_packing_exact(Llama& llm, const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  auto packed = llm->forward(batch.embeds, batch.positions, batch.allowed);
+  int64_t checked = 0;
+  for (int64_t b = 0; b < batch.embeds.size(0); ++b) {
+    for (int64_t i = 0; i < batch.embeds.size(1); ++i) {
+      if (batch.targets[b][i].item<int64_t>() < 0) continue;
+      auto seen = batch.allowed[b][i].nonzero().squeeze(1);
+      ASSERT_EQ(seen[-1].item<int64_t>(), i);
+      auto positions = batch.positions[b].index({seen});
+      ASSERT_TRUE(positions.equal(torch::arange(seen.size(0), torch::kInt64)))
+          << "row " << i << " of sequence " << b << " sees rows at positions " << positions;
+      auto plain = llm->forward(batch.embeds[b].index({seen}).unsqueeze(0));
+      EXPECT_LE((plain[0][-1] - packed[b][i]).abs().max().item<double>(), 1e-4)
+          << "row " << i << " of sequence " << b;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, (batch.targets >= 0).sum().item<int64_t>());
+}
+
+TEST(TrainPacking, StandingStreamBlocksMatchUnpackedForwards) {
+  TinyTrainer t;
+  const Batch batch = t.batch(/*standing=*/2, /*exact=*/0, /*questions=*/6, /*segments=*/5, 11);
+  ASSERT_EQ(batch.embeds.size(0), 2);
+  ASSERT_EQ(batch.categories.size(), 12u);
+  expect_packing_exact(t.modules.llm, batch);
+
+  // The prompt text every question shares (the last time marker, the movie's end) is in the
+  // prefix once: blocks start where the questions differ, so they do not all start alike.
+  for (int64_t b = 0; b < 2; ++b) {
+    const auto full = batch.allowed[b].sum(1).eq(torch::arange(1, batch.embeds.size(1) + 1));
+    // The first row that does not see every row before it starts the second block: it sees the
+    // prefix and itself.
+    const int64_t second = full.logical_not().nonzero()[0][0].item<int64_t>();
+    const int64_t prefix = batch.allowed[b][second].sum().item<int64_t>() - 1;
+    auto starts = batch.positions[b].eq(prefix).nonzero().squeeze(1);
+    ASSERT_EQ(starts.size(0), 6);
+    bool all_alike = true;
+    for (int64_t k = 1; k < 6; ++k)
+      all_alike = all_alike && batch.embeds[b][starts[k].item<int64_t>()].equal(
+                                   batch.embeds[b][starts[0].item<int64_t>()]);
+    EXPECT_FALSE(all_alike) << "every block starts with the same row: shared text is repeated";
+  }
+}
+
+TEST(TrainPacking, ExactStreamsAreOneSequencePerQuestion) {
+  TinyTrainer t;
+  const Batch batch = t.batch(/*standing=*/0, /*exact=*/2, /*questions=*/3, /*segments=*/4, 5);
+  ASSERT_EQ(batch.embeds.size(0), 6);
+  expect_packing_exact(t.modules.llm, batch);
+}
+
+}  // namespace
+}  // namespace llamavid::world
