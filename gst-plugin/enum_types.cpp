@@ -56,6 +56,11 @@ GType context_mode_get_type() {
        "once per frame; the memory's prompt stays prefilled", "standing"},
       {static_cast<gint>(ContextMode::Exact), "Context tokens from each question, recomputed "
        "for the whole memory (LLaMA-VID)", "exact"},
+      {static_cast<gint>(ContextMode::Hybrid), "Context tokens from each question for the entries "
+       "of the last hybrid-window seconds, from the standing prompt (prefilled) for older ones",
+       "hybrid"},
+      {static_cast<gint>(ContextMode::Auto), "The model's own mode (llamavid_context_mode in its "
+       "config; hybrid for the released checkpoints)", "auto"},
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type))
     g_once_init_leave(&type, g_enum_register_static("GstLlamavidContextMode", values));

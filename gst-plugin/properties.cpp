@@ -1,6 +1,7 @@
 #include "properties.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/default_model.h"
 #include "element.h"
@@ -162,14 +163,31 @@ const PropertyRow kProperties[] = {
            "context-mode", "Context mode",
            "How each memory entry's context token is made: standing (once, as frames arrive; "
            "the prompt over the memory stays prefilled, so answers take the same time at hour 8 "
-           "as at minute 1) or exact (from each question, as LLaMA-VID; answers recompute the "
-           "whole memory)",
+           "as at minute 1), exact (from each question, as LLaMA-VID; answers recompute the "
+           "whole memory), hybrid (from each question within hybrid-window, standing before) or "
+           "auto (the model's own: standing for the default model, hybrid for the released "
+           "checkpoints)",
            context_mode_get_type(), static_cast<gint>(SessionOptions{}.context_mode), kPlaying);
      },
      [](Settings& s, const GValue* v) {
        s.session.context_mode = static_cast<ContextMode>(g_value_get_enum(v));
      },
      [](const Settings& s, GValue* v) { g_value_set_enum(v, static_cast<gint>(s.session.context_mode)); },
+     nullptr, Effect::Session},
+    {[] {
+       return g_param_spec_double(
+           "hybrid-window", "Hybrid window",
+           "Seconds of stream, back from the newest frame, whose memory entries get context "
+           "tokens from each question in the hybrid context mode (older ones keep their "
+           "standing tokens in the prefilled prompt)",
+           0.0, 1e9, static_cast<double>(SessionOptions{}.hybrid_window_ns) / 1e9, kPlaying);
+     },
+     [](Settings& s, const GValue* v) {
+       s.session.hybrid_window_ns = static_cast<int64_t>(std::llround(g_value_get_double(v) * 1e9));
+     },
+     [](const Settings& s, GValue* v) {
+       g_value_set_double(v, static_cast<double>(s.session.hybrid_window_ns) / 1e9);
+     },
      nullptr, Effect::Session},
     {[] {
        return g_param_spec_string(
@@ -185,8 +203,8 @@ const PropertyRow kProperties[] = {
     {[] {
        return g_param_spec_uint64(
            "max-memory-bytes", "Max memory bytes",
-           "Cap on the bytes the memory holds (entries and, in standing mode, the prompt's KV "
-           "cache); over it the oldest entries' features go first, then entries are thinned; "
+           "Cap on the bytes the memory holds (entries and, in the standing and hybrid modes, "
+           "the prompt's KV cache); over it the oldest entries' features go first, then entries are thinned; "
            "0: bounded by the model's context only",
            0, G_MAXINT64, static_cast<guint64>(SessionOptions{}.max_memory_bytes), kPlaying);
      },

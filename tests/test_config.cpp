@@ -72,6 +72,16 @@ TEST(Config, LlamavidKeys) {
             std::string::npos);
 }
 
+// llamavid_context_mode names the mode `auto` serves a model in; without it (the released
+// checkpoints) that is hybrid, and `auto` itself is no model's mode.
+TEST(Config, ContextModeKey) {
+  EXPECT_EQ(parse("{}").context_mode, ContextMode::Hybrid);
+  EXPECT_EQ(parse(R"({"llamavid_context_mode": "standing"})").context_mode, ContextMode::Standing);
+  EXPECT_EQ(parse(R"({"llamavid_context_mode": "exact"})").context_mode, ContextMode::Exact);
+  for (const char* bad : {R"({"llamavid_context_mode": "auto"})", R"({"llamavid_context_mode": "x"})"})
+    EXPECT_NE(expect_error(bad).find("llamavid_context_mode"), std::string::npos) << bad;
+}
+
 // Without rope scaling the short-video prompt is used; grid:N gives N^2 content tokens.
 TEST(Config, ShortVideoAndGrid) {
   ModelConfig c = parse(R"({"hidden_size": 64, "num_attention_heads": 4,

@@ -25,6 +25,7 @@ ModelFootprint footprint() {
 
 SessionOptions uncapped() {
   SessionOptions o;
+  o.context_mode = ContextMode::Standing;
   o.max_new_tokens = 40;
   o.max_memory_bytes = 0;
   return o;

@@ -321,13 +321,16 @@ TEST_F(SessionTest, StandingPromptGuidesContextTokens) {
   const torch::Tensor by_question = guided.answer(prompt, true).tensors->context;
 
   SessionOptions o;
+  o.context_mode = ContextMode::Standing;
   o.standing_prompt = prompt;
   Session s(model(), o);
   feed(s, 2);
   const torch::Tensor standing = s.answer("What colour is the ball?", true).tensors->context;
   EXPECT_TRUE(torch::allclose(standing, by_question, 1e-5, 1e-6));
 
-  Session plain(model());
+  SessionOptions plain_o;
+  plain_o.context_mode = ContextMode::Standing;
+  Session plain(model(), plain_o);
   feed(plain, 2);
   EXPECT_FALSE(torch::allclose(plain.answer(prompt, true).tensors->context, standing));
 
@@ -339,6 +342,69 @@ TEST_F(SessionTest, StandingPromptGuidesContextTokens) {
   EXPECT_FALSE(torch::allclose(after.narrow(0, 2, 2), by_question));
 }
 
+// The hybrid mode: the entries of the last hybrid_window_ns get the question's context tokens,
+// the older ones the standing prompt's (from the prefilled cache), and the answer is the full
+// prompt's over exactly those tokens. A window over everything is the exact mode.
+TEST_F(SessionTest, HybridGuidesTheWindowOnly) {
+  SessionOptions standing_o, exact_o, hybrid_o;
+  standing_o.context_mode = ContextMode::Standing;
+  exact_o.context_mode = ContextMode::Exact;
+  hybrid_o.context_mode = ContextMode::Hybrid;
+  hybrid_o.hybrid_window_ns = 2 * kSecond + kSecond / 2;
+  for (SessionOptions* o : {&standing_o, &exact_o, &hybrid_o})
+    o->time_markers = TimeMarkers::Span;  // as full_prefill_logits writes them
+  Session standing(model(), standing_o), exact(model(), exact_o), hybrid(model(), hybrid_o);
+  feed(standing, 6);
+  feed(exact, 6);
+  feed(hybrid, 6);
+  const std::string q = "What colour is the ball?";
+  const auto s = standing.answer(q, true).tensors, e = exact.answer(q, true).tensors;
+  Answer h = hybrid.answer(q, true);
+  auto check = [&](const Answer& a, int64_t guided_from) {
+    const auto& t = *a.tensors;
+    const int64_t T = t.context.size(0);
+    EXPECT_TRUE(torch::allclose(t.context.narrow(0, 0, guided_from),
+                                s->context.narrow(0, 0, guided_from), 0, 1e-6));
+    const int64_t g = std::min<int64_t>(T, 6) - guided_from;  // guided rows the others saw
+    EXPECT_TRUE(torch::allclose(t.context.narrow(0, guided_from, g),
+                                e->context.narrow(0, guided_from, g), 1e-5, 1e-6));
+    EXPECT_FALSE(torch::allclose(t.context.narrow(0, guided_from, g),
+                                 s->context.narrow(0, guided_from, g), 1e-5, 1e-6));
+    Spans spans;
+    for (int64_t i = 0; i < T; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+    auto want = full_prefill_logits(*model(), q, spans, t.context, t.content);
+    EXPECT_LE((want - t.first_logits).abs().max().item<double>(), 1e-4);
+  };
+  check(h, 3);  // entries at 3, 4, 5 s end within 2.5 s of the newest
+
+  // The window moves with the stream: entries leaving it join the cache with standing tokens.
+  feed(hybrid, 2, 6);
+  check(hybrid.answer(q, true), 5);
+
+  hybrid_o.hybrid_window_ns = 60 * kSecond;
+  Session whole(model(), hybrid_o);
+  feed(whole, 6);
+  Answer w = whole.answer(q, true);
+  Answer x = exact.answer(q, true);
+  EXPECT_TRUE(torch::allclose(w.tensors->context, x.tensors->context, 1e-5, 1e-6));
+  EXPECT_LE((w.tensors->first_logits - x.tensors->first_logits).abs().max().item<double>(), 1e-4);
+  EXPECT_EQ(w.ids, x.ids);
+}
+
+// `auto` serves a model in its config's mode: the tiny model, like the released checkpoints,
+// names none, so it is the hybrid mode (question-guided tokens for the newest entries).
+TEST_F(SessionTest, AutoIsTheModelsMode) {
+  EXPECT_EQ(SessionOptions().context_mode, ContextMode::Auto);
+  EXPECT_EQ(resolve_context_mode(ContextMode::Auto, model()->config()), ContextMode::Hybrid);
+  EXPECT_EQ(resolve_context_mode(ContextMode::Exact, model()->config()), ContextMode::Exact);
+  SessionOptions exact_o;
+  exact_o.context_mode = ContextMode::Exact;
+  Session a(model()), e(model(), exact_o);
+  feed(a, 3);
+  feed(e, 3);
+  EXPECT_EQ(a.answer("Is it red?").ids, e.answer("Is it red?").ids);
+}
+
 // Bad option values are refused.
 TEST_F(SessionTest, BadOptions) {
   SessionOptions o;
@@ -348,6 +414,9 @@ TEST_F(SessionTest, BadOptions) {
   o.standing_prompt = " \n";
   EXPECT_THROW(Session(model(), o), Error);
   o.standing_prompt = "\xff";
+  EXPECT_THROW(Session(model(), o), Error);
+  o = SessionOptions();
+  o.hybrid_window_ns = -1;
   EXPECT_THROW(Session(model(), o), Error);
 }
 
@@ -443,6 +512,7 @@ TEST_F(SessionTest, StandingAnswerEqualsFullPrefill) {
 // cache as it found it (the same question gives the same answer after another one).
 TEST_F(SessionTest, StandingContextIgnoresTheQuestion) {
   SessionOptions o;
+  o.context_mode = ContextMode::Standing;
   o.max_new_tokens = 6;
   Session s(model(), o);
   feed(s, 3);
@@ -458,6 +528,7 @@ TEST_F(SessionTest, StandingContextIgnoresTheQuestion) {
 // context tokens: the same tokens a standing session made for the same frames.
 TEST_F(SessionTest, ExactModeFallsBackToStandingTokens) {
   SessionOptions standing_o, exact_o;
+  standing_o.context_mode = ContextMode::Standing;
   exact_o.context_mode = ContextMode::Exact;
   Session standing(model(), standing_o), exact(model(), exact_o);
   feed(standing, 4);
@@ -536,6 +607,7 @@ TEST_F(SessionTest, IngestDuringAnswersKeepsTheCacheRight) {
 // Switching modes at run time applies to the next answer.
 TEST_F(SessionTest, ModeSwitchApplies) {
   SessionOptions o;
+  o.context_mode = ContextMode::Standing;
   Session s(model(), o);
   feed(s, 2);
   Answer standing_a = s.answer("Is it red?", true);

@@ -1,5 +1,6 @@
 // llamavid-ask: answers a question about a video (through a GStreamer pipeline with the
 // llamavid element) or about images taken as consecutive frames. See docs/tools.md.
+#include <cmath>
 #include <iostream>
 #include <limits>
 
@@ -22,8 +23,8 @@ namespace {
 
 const char* kUsage =
     "usage: llamavid-ask [--model DIR] [--device D] [--sample-fps F] [--max-new-tokens N]\n"
-    "                    [--temperature T] [--seed S] [--context-mode exact|standing]\n"
-    "                    [--dump DIR] [--after SECONDS]\n"
+    "                    [--temperature T] [--seed S] [--context-mode auto|standing|exact|hybrid]\n"
+    "                    [--hybrid-window SECONDS] [--dump DIR] [--after SECONDS]\n"
     "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
     "                    [QUESTION]\n";
 
@@ -32,8 +33,16 @@ std::optional<ContextMode> context_mode(const CliArgs& args) {
   if (!args.has("context-mode")) return std::nullopt;
   ContextMode mode;
   if (!parse_context_mode(args.value("context-mode", ""), mode))
-    throw UsageError("--context-mode must be exact or standing");
+    throw UsageError("--context-mode must be auto, standing, exact or hybrid");
   return mode;
+}
+
+// --hybrid-window in seconds, checked (unset when not given).
+std::optional<double> hybrid_window(const CliArgs& args) {
+  if (!args.has("hybrid-window")) return std::nullopt;
+  const double s = args.number("hybrid-window", 0.0);
+  if (!(s >= 0 && s <= 1e9)) throw UsageError("--hybrid-window must be in [0, 1e9] seconds");
+  return s;
 }
 
 SessionOptions session_options(const CliArgs& args) {
@@ -42,6 +51,7 @@ SessionOptions session_options(const CliArgs& args) {
   o.temperature = args.number("temperature", 0.0);
   o.seed = args.integer("seed", 0);
   if (auto mode = context_mode(args)) o.context_mode = *mode;
+  if (auto s = hybrid_window(args)) o.hybrid_window_ns = static_cast<int64_t>(std::llround(*s * 1e9));
   return o;
 }
 
@@ -100,6 +110,7 @@ int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
   }
   if (args.has("seed")) o.seed = args.integer("seed", 0);
   o.context_mode = context_mode(args);
+  o.hybrid_window_s = hybrid_window(args);
   o.after_s = args.number("after", 10.0);
   if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");
   o.interactive = interactive;
@@ -128,7 +139,7 @@ int run(const CliArgs& args) {
 int main(int argc, char** argv) {
   return tool_main("llamavid-ask", kUsage, argc, argv,
                    {{"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-                     "context-mode", "dump", "after", "video", "image"},
+                     "context-mode", "hybrid-window", "dump", "after", "video", "image"},
                     {"interactive"},
                     {{"-i", "interactive"}}},
                    run);

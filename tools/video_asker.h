@@ -21,6 +21,7 @@ struct VideoAskOptions {
   std::optional<double> temperature;
   std::optional<uint64_t> seed;
   std::optional<ContextMode> context_mode;
+  std::optional<double> hybrid_window_s;
   double after_s = 10.0;  // live sources: stream seconds before the question is asked
   bool interactive = false;
 };

@@ -205,6 +205,31 @@ bool parse_time_markers(const std::string& name, TimeMarkers& out) {
   return true;
 }
 
+const char* context_mode_name(ContextMode mode) {
+  switch (mode) {
+    case ContextMode::Exact:
+      return "exact";
+    case ContextMode::Hybrid:
+      return "hybrid";
+    case ContextMode::Auto:
+      return "auto";
+    case ContextMode::Standing:
+      break;
+  }
+  return "standing";
+}
+
+bool parse_context_mode(const std::string& name, ContextMode& out) {
+  for (ContextMode m : {ContextMode::Standing, ContextMode::Exact, ContextMode::Hybrid,
+                        ContextMode::Auto}) {
+    if (name == context_mode_name(m)) {
+      out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 ModelConfig parse_config(const std::string& json_text, const std::string& origin) {
   check_json_depth(json_text, origin);
   json j;
@@ -290,6 +315,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   read_double(j, "llamavid_merge_threshold", c.merge_threshold, origin);
   if (c.merge_threshold < 0.0 || c.merge_threshold > 1.0)
     fail(origin, "llamavid_merge_threshold must be in [0, 1]");
+  std::string mode;
+  read_string(j, "llamavid_context_mode", mode, origin);
+  if (!mode.empty() && (!parse_context_mode(mode, c.context_mode) || c.context_mode == ContextMode::Auto))
+    fail(origin, "llamavid_context_mode must be 'standing', 'exact' or 'hybrid'");
 
   double scaled = static_cast<double>(c.llm.max_position_embeddings) * c.llm.rope_scaling_factor;
   c.max_token = max_token > 0 ? max_token : static_cast<int64_t>(std::llround(scaled));

@@ -79,6 +79,24 @@ enum class TimeMarkers {
   Span,   // "[01:02:03-01:05:00, 00:02:57]": start, end (last frame) and end - start
 };
 
+// How each memory entry's context token is made (SessionOptions::context_mode, the element's
+// `context-mode`); the model's config names the mode `Auto` serves it in.
+enum class ContextMode {
+  // Once at ingest, from the standing prompt; the LLM KV cache over the memory's prompt is
+  // extended as frames arrive, so a question prefills only its own tokens and answer latency
+  // does not grow with the memory (docs/benchmarks.md).
+  Standing,
+  // From each question, as LLaMA-VID does: the features are kept and every context token and
+  // the whole prompt are recomputed per question.
+  Exact,
+  // From each question for the entries of the last hybrid_window_ns of stream, from the
+  // standing prompt (in the prefilled KV cache) for the older ones: a question costs the
+  // window, not the hours held, and a clip inside the window is answered as LLaMA-VID does.
+  Hybrid,
+  // The model's own (ModelConfig::context_mode).
+  Auto,
+};
+
 struct ModelConfig {
   VisionConfig vision;
   QFormerConfig qformer;
@@ -100,6 +118,10 @@ struct ModelConfig {
   // alike frames merge into one memory entry (llamavid_merge_threshold; 0: never).
   TimeMarkers time_markers = TimeMarkers::None;
   double merge_threshold = 0.0;
+  // The mode ContextMode::Auto serves the model in (llamavid_context_mode: standing, exact or
+  // hybrid). Absent, as in the released checkpoints, which were trained on question-guided
+  // context tokens: hybrid, so that what the window holds is answered as LLaMA-VID answers it.
+  ContextMode context_mode = ContextMode::Hybrid;
 
   // Features per frame that context and content tokens are made from: LLaMA-VID drops the
   // first (CLS) token only when mm_vision_select_feature is "patch" and the count is odd.
@@ -112,6 +134,11 @@ struct ModelConfig {
 bool parse_time_markers(const std::string& name, TimeMarkers& out);
 // The name parse_time_markers reads.
 const char* time_markers_name(TimeMarkers markers);
+
+// "standing", "exact", "hybrid", "auto" -> ContextMode; false for anything else.
+bool parse_context_mode(const std::string& name, ContextMode& out);
+// The name parse_context_mode reads.
+const char* context_mode_name(ContextMode mode);
 
 // Parses config.json text. `origin` names the file in error messages.
 ModelConfig parse_config(const std::string& json_text, const std::string& origin);

@@ -13,7 +13,8 @@ int64_t text_positions(const ModelFootprint& model, int64_t max_new_tokens) {
 }
 
 MemoryPlan plan_memory(const ModelFootprint& model, const SessionOptions& options) {
-  const bool standing = options.context_mode == ContextMode::Standing;
+  // The standing and hybrid modes hold a KV cache over the memory's prompt.
+  const bool cached = options.context_mode != ContextMode::Exact;
   const int64_t text = text_positions(model, options.max_new_tokens);
   const int64_t per_entry = std::max<int64_t>(model.entry_positions, 1);
   int64_t limit = std::max<int64_t>(1, (model.max_token - text) / per_entry);
@@ -25,9 +26,9 @@ MemoryPlan plan_memory(const ModelFootprint& model, const SessionOptions& option
       options.merge_threshold >= 0.0 ? options.merge_threshold : model.merge_threshold;
   const int64_t cap = options.max_memory_bytes;
   if (cap > 0) {
-    // Standing mode holds a KV cache for the text and for every entry's positions.
-    const int64_t cache_fixed = standing ? model.kv_bytes_per_position * text : 0;
-    const int64_t cache_per_entry = standing ? model.kv_bytes_per_position * per_entry : 0;
+    // The cache holds the text and every entry's positions.
+    const int64_t cache_fixed = cached ? model.kv_bytes_per_position * text : 0;
+    const int64_t cache_per_entry = cached ? model.kv_bytes_per_position * per_entry : 0;
     const int64_t need = cache_fixed + cache_per_entry + model.entry_bytes;
     if (cap < need)
       throw Error("max-memory-bytes " + std::to_string(cap) + " is too small for this model: " +

@@ -35,7 +35,7 @@ struct MemoryPlan {
 int64_t text_positions(const ModelFootprint& model, int64_t max_new_tokens);
 
 // The plan for `options` (max_entries, merge_threshold, max_memory_bytes, max_new_tokens and
-// the context mode). Throws Error naming the need when max_memory_bytes cannot hold one entry
+// the context mode, resolved: not Auto). Throws Error naming the need when max_memory_bytes cannot hold one entry
 // (and, in standing mode, the cache for it and a question).
 MemoryPlan plan_memory(const ModelFootprint& model, const SessionOptions& options);
 

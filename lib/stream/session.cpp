@@ -38,6 +38,7 @@ void check_options(const SessionOptions& o) {
   if (o.merge_threshold > 1.0) throw Error("the merge threshold must be at most 1");
   if (o.max_new_tokens < 1) throw Error("max-new-tokens must be at least 1");
   if (o.max_memory_bytes < 0) throw Error("max-memory-bytes must not be negative");
+  if (o.hybrid_window_ns < 0) throw Error("the hybrid window must not be negative");
   if (is_blank(o.standing_prompt)) throw Error("the standing prompt is empty");
   if (!is_valid_utf8(o.standing_prompt)) throw Error("the standing prompt is not valid UTF-8");
 }
@@ -95,7 +96,7 @@ struct Session::Impl {
 
   // Visual tokens per entry in the prompt: one context token plus the content tokens.
   int64_t tokens_per_entry() const { return 1 + model->config().content_tokens_per_frame(); }
-  bool standing() const { return options.context_mode == ContextMode::Standing; }
+  ContextMode mode() const { return resolve_context_mode(options.context_mode, model->config()); }
 
   // The marker kind in force (the movie layout only).
   TimeMarkers time_markers() const {
@@ -138,7 +139,9 @@ struct Session::Impl {
   // Makes the memory and the prefix cache follow plan_memory for the current options. Throws
   // Error, changing nothing, when the options' byte cap cannot hold one entry.
   void apply_budget() {
-    const MemoryPlan plan = plan_memory(footprint(), options);
+      SessionOptions resolved = options;
+    resolved.context_mode = mode();
+    const MemoryPlan plan = plan_memory(footprint(), resolved);
     memory.set_budget(plan.memory);
     cache_positions = plan.cache_positions;
   }
@@ -147,13 +150,26 @@ struct Session::Impl {
   struct Snapshot {
     std::vector<MemoryEntry> entries;  // tensor handles only
     SessionOptions options;
+    ContextMode mode = ContextMode::Standing;  // resolved
     TimeMarkers markers = TimeMarkers::None;
     uint64_t prefix_epoch = 0;
     int64_t cache_positions = 0;
   };
   Snapshot snapshot() const {
     std::lock_guard<std::mutex> lock(mutex);
-    return Snapshot{memory.entries(), options, time_markers(), prefix_epoch, cache_positions};
+    return Snapshot{memory.entries(), options, mode(), time_markers(), prefix_epoch,
+                    cache_positions};
+  }
+
+  // How many of the oldest entries the prefix cache holds: all in the standing mode, those
+  // older than the window in the hybrid mode (the window's get the question's context tokens).
+  static size_t prefix_entries(const Snapshot& snap) {
+    const auto& e = snap.entries;
+    if (snap.mode != ContextMode::Hybrid || e.empty()) return e.size();
+    const int64_t from = e.back().end_ns - snap.options.hybrid_window_ns;
+    size_t n = e.size();
+    while (n > 0 && e[n - 1].end_ns >= from) --n;
+    return n;
   }
 
   // Brings the prefix cache up to `snap`. Call with prefix_mutex held.
@@ -163,14 +179,22 @@ struct Session::Impl {
       prefix->reset();
       prefix_synced_epoch = snap.prefix_epoch;
     }
-    prefix->sync(snap.entries, snap.markers, snap.cache_positions);
+    const std::vector<MemoryEntry> held(snap.entries.begin(),
+                                        snap.entries.begin() + static_cast<std::ptrdiff_t>(prefix_entries(snap)));
+    prefix->sync(held, snap.markers, snap.cache_positions);
     prefix_bytes = prefix->bytes();
   }
 
   Answer exact_answer(const std::string& question, bool keep_tensors,
                       const std::function<bool()>& abort);
-  Answer standing_answer(const std::string& question, bool keep_tensors,
+  // The standing and hybrid modes' answer: over the prefix cache, which holds every entry
+  // (standing) or those older than the window (hybrid).
+  Answer prefixed_answer(const std::string& question, bool keep_tensors,
                          const std::function<bool()>& abort);
+  // Context tokens of `entries` guided by `question` where they have features, their standing
+  // ones where not. -> [T, C]
+  torch::Tensor guided_contexts(const std::vector<MemoryEntry>& entries,
+                                const std::string& question) const;
 };
 
 namespace {
@@ -202,18 +226,8 @@ Answer make_answer(const Model& m, const std::vector<int64_t>& ids,
 
 }  // namespace
 
-const char* context_mode_name(ContextMode mode) {
-  return mode == ContextMode::Exact ? "exact" : "standing";
-}
-
-bool parse_context_mode(const std::string& name, ContextMode& out) {
-  if (name == "standing")
-    out = ContextMode::Standing;
-  else if (name == "exact")
-    out = ContextMode::Exact;
-  else
-    return false;
-  return true;
+ContextMode resolve_context_mode(ContextMode requested, const ModelConfig& config) {
+  return requested == ContextMode::Auto ? config.context_mode : requested;
 }
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
@@ -259,16 +273,16 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   torch::Tensor context = m.tokens()->context_tokens(text_q, patches);         // [B, C]
   torch::Tensor signatures = features.mean(1).to(torch::kCPU, torch::kFloat32);  // [B, Cv]
 
-  bool standing;
+  ContextMode mode;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    standing = impl_->standing();
+    mode = impl_->mode();
     for (size_t i = 0; i < frames.size(); ++i) {
       const auto b = static_cast<int64_t>(i);
       MemoryEntry e;
       e.start_ns = e.end_ns = frames[i].pts_ns;
       // Rows of the batch: the memory copies them only into an entry it adds.
-      if (!standing) e.features = features[b];
+      if (mode != ContextMode::Standing) e.features = features[b];
       e.content = content[b];
       e.context = context[b];
       e.signature = signatures[b];
@@ -278,10 +292,10 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   // Extend the prefix now, unless an answer is using it: that answer, or the next batch, will.
   std::unique_lock<std::mutex> prefix_lock(impl_->prefix_mutex, std::try_to_lock);
   if (!prefix_lock.owns_lock()) return;
-  if (standing) {
+  if (mode != ContextMode::Exact) {
     impl_->sync_prefix(impl_->snapshot());
   } else if (impl_->prefix) {
-    impl_->prefix.reset();  // left from the standing mode: its bytes count against the cap
+    impl_->prefix.reset();  // left from another mode: its bytes count against the cap
     impl_->prefix_bytes = 0;
   }
 }
@@ -312,14 +326,43 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
                        const std::function<bool()>& abort) {
   validate(question_in);
   const std::string question = trim(question_in);
-  bool standing;
+  ContextMode mode;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    standing = impl_->standing();
+    mode = impl_->mode();
   }
   torch::InferenceMode guard;
-  return standing ? impl_->standing_answer(question, keep_tensors, abort)
-                  : impl_->exact_answer(question, keep_tensors, abort);
+  return mode == ContextMode::Exact ? impl_->exact_answer(question, keep_tensors, abort)
+                                     : impl_->prefixed_answer(question, keep_tensors, abort);
+}
+
+torch::Tensor Session::Impl::guided_contexts(const std::vector<MemoryEntry>& entries,
+                                            const std::string& question) const {
+  // The question guides the context token of every entry that still has its features; the
+  // others (features dropped by the byte budget, or made in standing mode) keep their standing
+  // one.
+  const Model& m = *model;
+  std::vector<torch::Tensor> contexts, feats;
+  std::vector<int64_t> with_features;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    contexts.push_back(entries[i].context);
+    if (entries[i].features.defined()) {
+      with_features.push_back(static_cast<int64_t>(i));
+      feats.push_back(entries[i].features);
+    }
+  }
+  auto context = torch::stack(contexts);  // [T, C]
+  if (!feats.empty()) {
+    std::vector<int64_t> bert_ids =
+        m.bert_tokenizer().encode(question, m.config().qformer.max_text_length);
+    auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
+    auto features = torch::stack(feats);                                  // [F, M, Cv]
+    auto text_q = m.tokens()->text_queries(features, ids, torch::ones_like(ids));  // [F, Q, Cv]
+    auto guided = m.tokens()->context_tokens(text_q, m.tokens()->prompt_features(features));
+    auto rows = torch::tensor(with_features, torch::kInt64).to(m.device());
+    context.index_copy_(0, rows, guided);
+  }
+  return context;
 }
 
 Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensors,
@@ -336,31 +379,10 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
   }
   if (entries.empty()) throw QuestionError("no frame has been seen yet");
 
-  // The question guides the context token of every entry that still has its features; the
-  // others (features dropped by the byte budget, or made in standing mode) keep their standing
-  // one.
-  std::vector<torch::Tensor> contexts, contents, feats;
-  std::vector<int64_t> with_features;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    contexts.push_back(entries[i].context);
-    contents.push_back(entries[i].content);
-    if (entries[i].features.defined()) {
-      with_features.push_back(static_cast<int64_t>(i));
-      feats.push_back(entries[i].features);
-    }
-  }
-  auto context = torch::stack(contexts);                                  // [T, C]
-  auto content = torch::stack(contents);                                  // [T, K, C]
-  if (!feats.empty()) {
-    std::vector<int64_t> bert_ids =
-        m.bert_tokenizer().encode(question, m.config().qformer.max_text_length);
-    auto ids = torch::tensor(bert_ids, torch::kInt64).unsqueeze(0).to(m.device());
-    auto features = torch::stack(feats);                                  // [F, M, Cv]
-    auto text_q = m.tokens()->text_queries(features, ids, torch::ones_like(ids));  // [F, Q, Cv]
-    auto guided = m.tokens()->context_tokens(text_q, m.tokens()->prompt_features(features));
-    auto rows = torch::tensor(with_features, torch::kInt64).to(m.device());
-    context.index_copy_(0, rows, guided);
-  }
+  std::vector<torch::Tensor> contents;
+  for (const auto& e : entries) contents.push_back(e.content);
+  auto context = guided_contexts(entries, question);  // [T, C]
+  auto content = torch::stack(contents);              // [T, K, C]
   const int64_t T = content.size(0);
   auto visual = entry_rows(context, content);  // [T * (1 + K), C]
 
@@ -399,7 +421,7 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
 // or, once per quarter of the entry budget, a rebuild after thinning). Extending only lazily,
 // before each question, was rejected: the first question after a quiet stretch would prefill
 // everything that arrived since, so its latency would grow with the stream again.
-Answer Session::Impl::standing_answer(const std::string& question, bool keep_tensors,
+Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_tensors,
                                       const std::function<bool()>& abort) {
   const Model& m = *model;
   std::lock_guard<std::mutex> prefix_lock(prefix_mutex);
@@ -408,13 +430,53 @@ Answer Session::Impl::standing_answer(const std::string& question, bool keep_ten
   const SessionOptions& opts = snap.options;
   if (entries.empty()) throw QuestionError("no frame has been seen yet");
   sync_prefix(snap);
+  const size_t held = prefix_entries(snap);
+  const std::vector<MemoryEntry> window(entries.begin() + static_cast<std::ptrdiff_t>(held),
+                                        entries.end());
+
+  // What goes after the cached prefix: in the standing mode the tail (the newest entry's
+  // marker, the template's end, the question); in the hybrid mode the marker of the newest
+  // cached entry, the window's entries with question-guided context tokens, then the tail.
+  torch::Tensor rows;     // [R, C]
+  torch::Tensor context;  // [T, C], for the dump
+  auto embed = [&](const std::vector<int64_t>& ids) {
+    return m.llm()->embed(torch::tensor(ids, torch::kInt64).unsqueeze(0).to(m.device())).squeeze(0);
+  };
+  std::vector<torch::Tensor> contexts, contents;
+  for (const auto& e : entries) {
+    contexts.push_back(e.context);
+    contents.push_back(e.content);
+  }
+  context = torch::stack(contexts);
+  if (window.empty()) {
+    const MemoryEntry& last = entries.back();
+    rows = embed(prefix->tail_ids(question,
+                                  format_time_marker(snap.markers, last.start_ns, last.end_ns)));
+  } else {
+    auto guided = guided_contexts(window, question);
+    context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
+    std::vector<std::pair<int64_t, int64_t>> spans;
+    for (const auto& e : window) spans.emplace_back(e.start_ns, e.end_ns);
+    const PromptStyle style = m.config().prompt_style;
+    const std::vector<int64_t> ids = build_prompt_ids(
+        m.tokenizer(), question, style, entry_layout(spans, snap.markers, tokens_per_entry()));
+    // The cache holds the template's head, before the first slot.
+    const auto first_slot = std::find(ids.begin(), ids.end(), kImageTokenIndex);
+    const auto W = static_cast<int64_t>(window.size());
+    const int64_t slot_rows = style == PromptStyle::Video ? W * tokens_per_entry() : 1;
+    auto visual = entry_rows(guided, torch::stack(contents).narrow(0, static_cast<int64_t>(held), W));
+    rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
+    if (held > 0) {
+      const MemoryEntry& e = entries[held - 1];
+      const std::vector<int64_t> marker =
+          m.tokenizer().encode(format_time_marker(snap.markers, e.start_ns, e.end_ns));
+      if (!marker.empty()) rows = torch::cat({embed(marker), rows}, 0);
+    }
+  }
 
   KVCache& cache = prefix->cache();
   const int64_t prefix_length = cache.length();
-  const MemoryEntry& last = entries.back();
-  std::vector<int64_t> tail =
-      prefix->tail_ids(question, format_time_marker(snap.markers, last.start_ns, last.end_ns));
-  const int64_t total = prefix_length + static_cast<int64_t>(tail.size()) + opts.max_new_tokens;
+  const int64_t total = prefix_length + rows.size(0) + opts.max_new_tokens;
   if (total > m.config().max_token)
     throw QuestionError("the prompt (" + std::to_string(total - opts.max_new_tokens) +
                         " tokens) and answer do not fit the model's context of " +
@@ -425,17 +487,11 @@ Answer Session::Impl::standing_answer(const std::string& question, bool keep_ten
                         "allows " + std::to_string(cache.capacity()));
 
   TruncateOnExit restore(cache, prefix_length);
-  auto ids = torch::tensor(tail, torch::kInt64).unsqueeze(0).to(m.device());
-  auto logits = m.llm()->forward(m.llm()->embed(ids), cache, /*all_logits=*/false);
+  auto logits = m.llm()->forward(rows.unsqueeze(0), cache, /*all_logits=*/false);
   Answer a = make_answer(m, generate_answer(m, opts, cache, logits, abort), entries);
   if (keep_tensors) {
-    std::vector<torch::Tensor> contexts, contents;
-    for (const auto& e : entries) {
-      contexts.push_back(e.context);
-      contents.push_back(e.content);
-    }
     auto t = std::make_shared<AnswerTensors>();
-    t->context = torch::stack(contexts).to(torch::kCPU, torch::kFloat32);
+    t->context = context.to(torch::kCPU, torch::kFloat32);
     t->content = torch::stack(contents).to(torch::kCPU, torch::kFloat32);
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
     a.tensors = t;

@@ -34,20 +34,9 @@ class QuestionError : public Error {
   using Error::Error;
 };
 
-// How each entry's context token is made (SessionOptions::context_mode).
-enum class ContextMode {
-  // Once at ingest, from standing_prompt; the LLM KV cache over the memory's prompt is extended
-  // as frames arrive, so a question prefills only its own tokens and answer latency does not
-  // grow with the memory (docs/benchmarks.md).
-  Standing,
-  // From each question, as LLaMA-VID does: the features are kept and every context token and
-  // the whole prompt are recomputed per question.
-  Exact,
-};
-// The names the CLI, the element and the bench use: "standing", "exact".
-const char* context_mode_name(ContextMode mode);
-// false for a name that is not one of context_mode_name's.
-bool parse_context_mode(const std::string& name, ContextMode& out);
+// The mode `requested` means for a model: Auto is the model's own (its config's
+// llamavid_context_mode), any other mode itself.
+ContextMode resolve_context_mode(ContextMode requested, const ModelConfig& config);
 
 struct SessionOptions {
   int64_t max_new_tokens = 64;
@@ -62,7 +51,11 @@ struct SessionOptions {
   std::optional<TimeMarkers> time_markers;
   // Cosine similarity above which a frame merges into the newest entry; < 0: the model's.
   double merge_threshold = -1.0;
-  ContextMode context_mode = ContextMode::Standing;
+  ContextMode context_mode = ContextMode::Auto;
+  // Stream time, back from the newest entry, whose entries get question-guided context tokens
+  // in the hybrid mode (an entry is in the window when it ends at most this long before the
+  // newest one ends). Five minutes: a clip or an image list is inside it whole.
+  int64_t hybrid_window_ns = int64_t{300} * 1000000000;
   // The text the Q-Former reads, in place of a question, to make each entry's context token at
   // ingest (the standing mode's, and the exact mode's once features are dropped). A deployment
   // that mostly asks one thing ("Is anyone at the door?") puts it here. It applies to frames

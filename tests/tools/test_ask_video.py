@@ -12,6 +12,8 @@ import sys
 import time
 import unittest
 
+import torch
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pipelines"))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
@@ -99,6 +101,33 @@ class VideoFile(unittest.TestCase):
         r = ask("-i", "--video", self.mp4, QUESTION, stdin="first?\n\nsecond?\n", timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
+
+
+class HybridWindow(unittest.TestCase):
+    # A clip longer than the hybrid window: the entries of its last 3 s get the question's
+    # context tokens (those of the exact mode), the older ones the standing prompt's, and the
+    # element answers what the session behind --dump answers over exactly those tokens
+    # (tests/test_session.cpp checks that answer against a full prefill of them).
+    def test_window_is_question_guided(self):
+        mp4 = media_util.make_mp4(os.path.join(SCRATCH, "hybrid.mp4"), seconds=8)
+        question = "Where is the ball now?"  # not the standing prompt
+        dumps, lines = {}, {}
+        for mode in ("standing", "exact", "hybrid"):
+            out = os.path.join(SCRATCH, "dump_" + mode)
+            r = ask("--video", mp4, "--context-mode", mode, "--hybrid-window", "3",
+                    "--dump", out, question)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            dumps[mode] = safetensors_io.load(os.path.join(out, "tokens.safetensors"))["context"]
+            lines[mode] = r.stdout
+        hybrid, standing, exact = dumps["hybrid"], dumps["standing"], dumps["exact"]
+        self.assertEqual(hybrid.shape[0], 8)  # one entry a second, 0 s to 7 s
+        old, new = slice(0, 4), slice(4, 8)   # the window: entries ending at 4 s or later
+        self.assertTrue(torch.allclose(hybrid[old], standing[old], rtol=0, atol=1e-6))
+        self.assertTrue(torch.allclose(hybrid[new], exact[new], rtol=1e-5, atol=1e-6))
+        self.assertFalse(torch.allclose(hybrid[new], standing[new], rtol=1e-5, atol=1e-6))
+        element = ask("--video", mp4, "--context-mode", "hybrid", "--hybrid-window", "3", question)
+        self.assertEqual(element.returncode, 0, element.stderr)
+        self.assertEqual(element.stdout, lines["hybrid"])
 
 
 class Errors(unittest.TestCase):

@@ -39,7 +39,13 @@ def main():
     check(r["machine"]["fp32_peak_gflops"] > 0, "an fp32 matmul peak")
     check(r["frames_per_s"] > 0 and r["frames_per_cpu_s"] > 0, "frames/s tokenized")
     check(r["encoder"]["gflops"] > 0 and 0 < r["encoder"]["of_peak"], "encoder GFLOP/s vs peak")
-    for key in ("latency", "llamavid_way"):
+    # The tiny model names no mode: auto is hybrid, so the hybrid run is the one measured.
+    check("hybrid" not in r, "no second hybrid run when the mode measured is hybrid")
+    s = json.loads(run([bench] + tiny + ["--json", "--context-mode", "standing",
+                                         "--no-llamavid-way"]))
+    check("llamavid_way" not in s, "--no-llamavid-way leaves the comparison out of the JSON")
+    r["hybrid"] = s["hybrid"]
+    for key in ("latency", "llamavid_way", "hybrid"):
         hours = [p["hours"] for p in r[key]]
         check(hours == [0.01, 0.02], "%s at every hour asked: %s" % (key, hours))
         for p in r[key]:

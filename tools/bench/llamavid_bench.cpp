@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -35,15 +36,16 @@ constexpr int64_t kSecondNs = 1000000000;
 
 const char* kUsage =
     "usage: llamavid-bench [--model DIR] [--hours 1,2,4,8] [--cap-hours 24]\n"
-    "                      [--context-mode standing|exact] [--max-memory-bytes N]\n"
+    "                      [--context-mode auto|standing|exact|hybrid] [--max-memory-bytes N]\n"
+    "                      [--hybrid-window S]\n"
     "                      [--question TEXT] [--max-new-tokens N] [--repeats N] [--batch N]\n"
     "                      [--width W] [--height H] [--min-cut S] [--max-cut S] [--seed N]\n"
     "                      [--ask-every S]\n"
-    "                      [--no-llamavid-way] [--released] [--json]\n"
+    "                      [--no-llamavid-way] [--no-hybrid] [--released] [--json]\n"
     "Simulates a 1 fps stream of GStreamer test patterns with a cut every --min-cut to --max-cut\n"
     "seconds (log-uniform), fed faster than real time, and prints frames/s tokenized, answer\n"
-    "latency after each of --hours hours held, resident memory per hour, the same latencies the\n"
-    "LLaMA-VID way, the encoder's GFLOP/s against this machine's fp32 matmul peak, and the\n"
+    "latency after each of --hours hours held, resident memory per hour, the same latencies in\n"
+    "the hybrid mode (unless it is the mode measured) and the LLaMA-VID way, the encoder's GFLOP/s against this machine's fp32 matmul peak, and the\n"
     "memory cap check over --cap-hours. --released adds the released-size (7B, EVA-ViT-g)\n"
     "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n"
     "--batch: frames per encoder batch (default: the element's encoder worker's).\n"
@@ -350,6 +352,17 @@ void print_text(const json& r) {
                 static_cast<long long>(p["answer_tokens"].get<int64_t>()),
                 p["memory_bytes"].get<double>() / 1e6, p["rss_bytes"].get<double>() / 1e6);
   }
+  if (r.contains("hybrid")) {
+    std::printf("\nhybrid (question-guided context tokens for the last %.0f s, standing before):\n",
+                r["config"]["hybrid_window_s"].get<double>());
+    std::printf("%-7s %-9s %-14s %-14s %-10s\n", "hours", "entries", "first token ms",
+                "full answer ms", "tokens");
+    for (const auto& p : r["hybrid"])
+      std::printf("%-7.2f %-9lld %-14.1f %-14.1f %-10lld\n", p["hours"].get<double>(),
+                  static_cast<long long>(p["entries"].get<int64_t>()),
+                  p["first_token_ms"].get<double>(), p["full_answer_ms"].get<double>(),
+                  static_cast<long long>(p["answer_tokens"].get<int64_t>()));
+  }
   if (r.contains("llamavid_way")) {
     std::printf("\nthe LLaMA-VID way (exact context tokens, no merging, full prefill):\n");
     std::printf("%-7s %-9s %-14s %-14s %-10s %-10s\n", "hours", "entries", "first token ms",
@@ -436,7 +449,12 @@ int run(const CliArgs& args) {
   SessionOptions options;
   if (args.has("context-mode") &&
       !parse_context_mode(args.value("context-mode", ""), options.context_mode))
-    throw UsageError("--context-mode must be exact or standing");
+    throw UsageError("--context-mode must be auto, standing, exact or hybrid");
+  if (args.has("hybrid-window")) {
+    const double w = args.number("hybrid-window", 300);
+    if (!(w >= 0 && w <= 1e9)) throw UsageError("--hybrid-window must be in [0, 1e9] seconds");
+    options.hybrid_window_ns = static_cast<int64_t>(std::llround(w * 1e9));
+  }
   options.max_memory_bytes = static_cast<int64_t>(
       args.integer("max-memory-bytes", static_cast<uint64_t>(options.max_memory_bytes)));
   options.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
@@ -454,6 +472,7 @@ int run(const CliArgs& args) {
                   {"bf16_peak_gflops", peak16}};
   r["config"] = {{"model", model_dir},
                  {"context_mode", context_mode_name(options.context_mode)},
+                 {"hybrid_window_s", static_cast<double>(options.hybrid_window_ns) / 1e9},
                  {"max_memory_bytes", options.max_memory_bytes},
                  {"max_new_tokens", options.max_new_tokens},
                  {"question", question},
@@ -515,6 +534,15 @@ int run(const CliArgs& args) {
                  {"cap_held", options.max_memory_bytes == 0 ||
                                   ours.max_memory_bytes_seen <= options.max_memory_bytes}};
 
+  if (!args.has("no-hybrid") &&
+      resolve_context_mode(options.context_mode, model->config()) != ContextMode::Hybrid) {
+    SessionOptions hybrid = options;
+    hybrid.context_mode = ContextMode::Hybrid;
+    Session session(model, hybrid);
+    RunResult h = run_stream(session, hours, 0.0, question, repeats, batch, seed, min_cut, max_cut,
+                             width, height, 0, "hybrid");
+    r["hybrid"] = checkpoints_json(h);
+  }
   if (!args.has("no-llamavid-way")) {
     SessionOptions way = options;
     way.context_mode = ContextMode::Exact;
@@ -542,8 +570,8 @@ int main(int argc, char** argv) {
       "llamavid-bench", kUsage, argc, argv,
       {{"model", "hours", "cap-hours", "context-mode", "max-memory-bytes", "question",
         "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed",
-        "ask-every"},
-       {"no-llamavid-way", "released", "json"},
+        "ask-every", "hybrid-window"},
+       {"no-llamavid-way", "no-hybrid", "released", "json"},
        {}},
       run);
 }

@@ -3,7 +3,7 @@
 //
 //   llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length SECONDS]
 //                 [--max-length SECONDS] [--questions N] [--threads N] [--json FILE]
-//                 [--check CATEGORY=FRACTION,...] [--context-mode exact|standing|both]
+//                 [--check CATEGORY=FRACTION,...] [--context-mode standing|exact|hybrid|auto|both]
 //
 // Each stream's sampled frames are rendered by GStreamer (videotestsrc, at frame sizes and
 // sampling rates that include ones never trained on) and pushed, stamped with their stream time,
@@ -57,7 +57,7 @@ struct Options {
 const char* kUsage =
     "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
     "                     [--max-length S] [--questions N] [--threads N]\n"
-    "                     [--context-mode exact|standing|both]\n"
+    "                     [--context-mode standing|exact|hybrid|auto|both]\n"
     "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n";
 
 const CliSpec kSpec = {{"model", "seed", "streams", "min-length", "max-length", "questions",
@@ -86,7 +86,7 @@ Options parse(const CliArgs& args) {
     else if (parse_context_mode(v, mode))
       o.modes = {v};
     else
-      throw UsageError("--context-mode must be exact, standing or both, not '" + v + "'");
+      throw UsageError("--context-mode must be standing, exact, hybrid, auto or both, not '" + v + "'");
   }
   const std::string v = args.value("check");
   size_t start = 0;
