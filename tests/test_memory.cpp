@@ -183,3 +183,33 @@ TEST(Memory, MergeDropsOneSidedFeatures) {
   EXPECT_FALSE(m.features.defined());
   EXPECT_FLOAT_EQ(m.context[0].item<float>(), 2.0f);
 }
+
+// A subtitle joins the last entry that starts before it ends (the first when none does), texts
+// on one entry are joined by a space, merging keeps them in order, and an entry's text stays
+// within kMaxSubtitleBytes, cut at a character boundary, however much is said.
+TEST(Memory, SubtitlesAttachInOrderAndStayBounded) {
+  TokenMemory m(MemoryBudget{4});
+  EXPECT_FALSE(m.attach_subtitle(kSecond, "before any frame"));
+  for (int i = 0; i < 4; ++i) m.append(entry(i * kSecond, i));
+  const uint64_t v = m.entries()[2].version;
+  EXPECT_TRUE(m.attach_subtitle(2 * kSecond + 1, "two"));
+  EXPECT_TRUE(m.attach_subtitle(3 * kSecond, "still two"));  // the entry at 3 s starts then
+  EXPECT_TRUE(m.attach_subtitle(0, "zero"));                 // none starts before: the first
+  EXPECT_EQ(m.entries()[2].subtitle, "two still two");
+  EXPECT_EQ(m.entries()[0].subtitle, "zero");
+  EXPECT_NE(m.entries()[2].version, v);
+  EXPECT_EQ(m.bytes(), 4 * (6 + 4 + 2) * 4 + 13 + 4);
+
+  m.append(entry(4 * kSecond, 4));  // over 4 entries: the oldest half merges pairwise
+  ASSERT_EQ(m.size(), 4);
+  EXPECT_EQ(m.entries()[0].subtitle, "zero");
+  EXPECT_EQ(m.entries()[1].subtitle, "two still two");
+
+  std::string long_text = "a";
+  for (int i = 0; i < 100; ++i) long_text += "é";  // 2 bytes each: 128 falls inside one
+  for (int i = 0; i < 3; ++i) m.attach_subtitle(5 * kSecond, long_text);
+  const std::string& kept = m.entries().back().subtitle;
+  EXPECT_LE(kept.size(), kMaxSubtitleBytes);
+  EXPECT_EQ(kept.size(), kMaxSubtitleBytes - 1) << "cut inside a character";
+  EXPECT_EQ(kept.substr(0, 5), "aéé");
+}

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/checksum.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "session_frames.h"
@@ -143,6 +144,8 @@ TEST_F(MemoryFileTest, EntriesComeBackExactly) {
   }
   entries[1].features = torch::Tensor();  // dropped by a byte budget
   entries[2].context = torch::randn({6});
+  entries[0].subtitle = "Bonjour à tous.";
+  entries[2].subtitle = "日本語 and more";
   const std::string path = test::scratch_dir("memory_file_exact") + "/m.safetensors";
   save_memory_file(path, entries, "0123456789abcdef", "somewhere");
   const auto back = load_memory_file(path, "0123456789abcdef", EntryShapes{4, 8, 2, 6});
@@ -161,6 +164,36 @@ TEST_F(MemoryFileTest, EntriesComeBackExactly) {
     }
     EXPECT_TRUE(torch::equal(back[i].content, entries[i].content));
     EXPECT_TRUE(torch::equal(back[i].signature, entries[i].signature));
+    EXPECT_EQ(back[i].subtitle, entries[i].subtitle);
+  }
+
+  // Subtitle bytes that are not what the columns say, or not text a prompt can hold, are
+  // refused by name.
+  auto f = SafetensorsFile::open(path);
+  auto rewrite = [&](const std::string& name, const torch::Tensor& t) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& n : f->names()) tensors.emplace_back(n, n == name ? t : f->tensor(n));
+    uint64_t sum = kFnvOffset;
+    for (const auto& named : tensors) sum = fnv1a(sum, named.second);
+    auto meta = f->metadata();
+    meta["checksum"] = hex64(sum);
+    const std::string bad = path + "." + name;
+    save_safetensors(bad, tensors, meta);
+    return bad;
+  };
+  const std::string image = "<image>";
+  auto with_image = f->tensor("subtitle_text").clone();
+  for (size_t k = 0; k < image.size(); ++k) with_image[static_cast<int64_t>(k)] = image[k];
+  const auto lengths = f->tensor("subtitle_bytes").clone();
+  auto too_long = lengths.clone();
+  too_long[0] = lengths[0] + 1;
+  for (const auto& bad : {rewrite("subtitle_text", with_image), rewrite("subtitle_bytes", too_long)}) {
+    try {
+      load_memory_file(bad, "0123456789abcdef", EntryShapes{4, 8, 2, 6});
+      ADD_FAILURE() << "loaded " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("subtitle"), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -285,16 +318,21 @@ TEST_F(MemoryFileTest, OtherVersionAndOtherFilesAreRefused) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (const auto& name : f->names()) tensors.emplace_back(name, f->tensor(name));
   auto meta = f->metadata();
-  meta["version"] = "2";
-  save_safetensors(dir + "/v2.safetensors", tensors, meta);
+  meta["version"] = "3";
+  save_safetensors(dir + "/v3.safetensors", tensors, meta);
+  meta["version"] = "1";  // before subtitles: the same layout without them
+  save_safetensors(dir + "/v1.safetensors", tensors, meta);
 
   auto b = session();
   try {
-    b->load_memory(dir + "/v2.safetensors");
-    FAIL() << "loaded version 2";
+    b->load_memory(dir + "/v3.safetensors");
+    FAIL() << "loaded version 3";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("version 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("version 3"), std::string::npos) << e.what();
   }
+  auto c = session();
+  c->load_memory(dir + "/v1.safetensors");
+  EXPECT_EQ(c->memory_frames(), 2u);
   try {
     b->load_memory(*dir_ + "/model.safetensors");
     FAIL() << "loaded a weights file";

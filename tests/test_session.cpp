@@ -49,15 +49,19 @@ std::string* SessionTest::dir_ = nullptr;
 using Spans = std::vector<std::pair<int64_t, int64_t>>;
 
 // The first-token logits of a full prefill (no cache) of the prompt that build_prompt_ids gives
-// for `question` over entries with these spans and tokens.
+// for `question` over entries with these spans, tokens and (when given) subtitles, each placed
+// before its entry's span marker.
 // context [T, C], content [T, K, C] -> [V]
 torch::Tensor full_prefill_logits(const Model& m, const std::string& question, const Spans& spans,
-                                  const torch::Tensor& context, const torch::Tensor& content) {
+                                  const torch::Tensor& context, const torch::Tensor& content,
+                                  const std::vector<std::string>& subtitles = {}) {
   torch::InferenceMode guard;
   const int64_t per_entry = 1 + content.size(1);
   auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
-  auto prompt = build_prompt_ids(m.tokenizer(), question, m.config().prompt_style,
-                                 entry_layout(spans, TimeMarkers::Span, per_entry));
+  FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
+  for (size_t i = 0; i < subtitles.size(); ++i)
+    layout.text_after_frame[i] = subtitles[i] + layout.text_after_frame[i];
+  auto prompt = build_prompt_ids(m.tokenizer(), question, m.config().prompt_style, layout);
   auto embeds = splice_visual(m.llm(), prompt, visual, 1).unsqueeze(0);
   return m.llm()->forward(embeds).select(1, -1).reshape({-1});
 }
@@ -403,6 +407,51 @@ TEST_F(SessionTest, AutoIsTheModelsMode) {
   feed(a, 3);
   feed(e, 3);
   EXPECT_EQ(a.answer("Is it red?").ids, e.answer("Is it red?").ids);
+}
+
+// Subtitles join the last entry that starts before they end, once a frame at or after their end
+// has come (or at a flush), cleaned of line breaks and "<image>"; every mode's prompt then holds
+// each entry's subtitle right after its slots, before its marker, and a memory file keeps them.
+TEST_F(SessionTest, SubtitlesFollowTheirEntry) {
+  const std::string q = "What was said?";
+  const std::vector<std::string> want = {"first", "", "hello world", "", "late"};
+  for (ContextMode mode : {ContextMode::Standing, ContextMode::Exact, ContextMode::Hybrid}) {
+    SessionOptions o;
+    o.context_mode = mode;
+    o.time_markers = TimeMarkers::Span;
+    o.hybrid_window_ns = kSecond + kSecond / 2;
+    Session s(model(), o);
+    feed(s, 3);
+    s.add_subtitle(kSecond + kSecond / 5, 2 * kSecond + kSecond / 2, " hello\n<image>world ");
+    s.add_subtitle(0, kSecond / 2, "first");
+    s.add_subtitle(kSecond, 2 * kSecond, " \n ");  // nothing left: not added
+    feed(s, 2, 3);
+    s.add_subtitle(4 * kSecond + kSecond / 2, 9 * kSecond, "late");
+    const Answer before_flush = s.answer(q, true);
+    s.flush_subtitles();
+    const Answer a = s.answer(q, true);
+    Spans spans;
+    for (int64_t i = 0; i < 5; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+    auto logits = full_prefill_logits(*model(), q, spans, a.tensors->context, a.tensors->content,
+                                      want);
+    EXPECT_LE((logits - a.tensors->first_logits).abs().max().item<double>(), 1e-4)
+        << context_mode_name(mode);
+    std::vector<std::string> unflushed = want;
+    unflushed[4] = "";
+    logits = full_prefill_logits(*model(), q, spans, before_flush.tensors->context,
+                                 before_flush.tensors->content, unflushed);
+    EXPECT_LE((logits - before_flush.tensors->first_logits).abs().max().item<double>(), 1e-4)
+        << context_mode_name(mode);
+
+    const std::string path = test::scratch_dir("session_subtitles") + "/m.safetensors";
+    s.save_memory(path);
+    Session t(model(), o);
+    t.load_memory(path);
+    const Answer b = t.answer(q, true);
+    EXPECT_EQ(b.ids, a.ids) << context_mode_name(mode);
+    EXPECT_TRUE(torch::allclose(b.tensors->first_logits, a.tensors->first_logits, 1e-5, 1e-5))
+        << context_mode_name(mode);
+  }
 }
 
 // Bad option values are refused.

@@ -18,7 +18,7 @@ int64_t tensor_bytes(const torch::Tensor& t) {
 
 int64_t entry_bytes(const MemoryEntry& e) {
   return tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.context) +
-         tensor_bytes(e.signature);
+         tensor_bytes(e.signature) + static_cast<int64_t>(e.subtitle.size());
 }
 
 // Whether `t` is held by its one handle alone: no other handle, no view of its storage.
@@ -66,9 +66,33 @@ void merge_into(MemoryEntry& into, const MemoryEntry& b, Mean mean) {
   into.start_ns = std::min(into.start_ns, b.start_ns);
   into.end_ns = std::max(into.end_ns, b.end_ns);
   into.frames += b.frames;
+  into.subtitle = join_subtitles(into.subtitle, b.subtitle);  // `b` is the later one
 }
 
 }  // namespace
+
+std::string join_subtitles(const std::string& a, const std::string& b) {
+  std::string joined = a.empty() || b.empty() ? a + b : a + " " + b;
+  if (joined.size() <= kMaxSubtitleBytes) return joined;
+  size_t cut = kMaxSubtitleBytes;
+  // Back to the start of a character: continuation bytes are 10xxxxxx.
+  while (cut > 0 && (static_cast<unsigned char>(joined[cut]) & 0xC0) == 0x80) --cut;
+  joined.resize(cut);
+  return joined;
+}
+
+bool TokenMemory::attach_subtitle(int64_t end_ns, const std::string& text) {
+  if (entries_.empty()) return false;
+  size_t i = entries_.size();
+  while (i > 1 && entries_[i - 1].start_ns >= end_ns) --i;
+  MemoryEntry& e = entries_[i - 1];
+  bytes_ -= entry_bytes(e);
+  e.subtitle = join_subtitles(e.subtitle, text);
+  e.version = next_version_++;
+  bytes_ += entry_bytes(e);
+  enforce_budget();
+  return true;
+}
 
 MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
   MemoryEntry m = a;  // tensor handles: the means below are new tensors

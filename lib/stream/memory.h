@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/types.h>
@@ -25,10 +26,23 @@ struct MemoryEntry {
   // What "alike" is measured on: the mean vision feature [Cv] (float32, CPU), a frame-weighted
   // mean over merged frames.
   torch::Tensor signature;
+  // Subtitle or caption text of this entry's time (valid UTF-8, no "<image>", at most
+  // kMaxSubtitleBytes): the movie prompt places it right after the entry's slots, as LLaMA-VID's
+  // long-video checkpoint was trained. Texts that join one entry are separated by a space.
+  std::string subtitle;
   // Changes whenever the entry does (set by TokenMemory, unique within one memory), so a cache
   // built from the entries can tell which of them it still holds.
   uint64_t version = 0;
 };
+
+// The most subtitle bytes one entry keeps: merged entries (thinning, alike frames) join their
+// texts and keep the first this many bytes, so the distant past holds a bounded sample of what
+// was said, and no memory grows without bound however long its stream's subtitles run.
+constexpr size_t kMaxSubtitleBytes = 128;
+
+// `a` then `b`, separated by a space when both have text, cut to kMaxSubtitleBytes at a UTF-8
+// character boundary.
+std::string join_subtitles(const std::string& a, const std::string& b);
 
 struct MemoryBudget {
   // Entries kept before the oldest half is thinned; 0 means no limit.
@@ -52,6 +66,10 @@ class TokenMemory {
   // memory is its only holder, so a frame that merges allocates no tensor storage; an entry
   // someone else holds (an answer's snapshot) is replaced instead, never changed under them.
   void append(MemoryEntry entry);
+  // Adds subtitle text ending at `end_ns` to the last entry that starts before then (LLaMA-VID
+  // attaches a subtitle to the last frame before its end), or to the first entry when none
+  // does. false, changing nothing, when the memory is empty.
+  bool attach_subtitle(int64_t end_ns, const std::string& text);
   void clear();
   void set_budget(MemoryBudget budget);
 

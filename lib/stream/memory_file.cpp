@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "io/checksum.h"
+#include "text/prompt.h"
 #include "io/safetensors.h"
 
 namespace llamavid {
@@ -84,6 +86,18 @@ void save_memory_file(const std::string& path, const std::vector<MemoryEntry>& e
       {"start_ns", int64_column(starts)},
       {"end_ns", int64_column(ends)},
       {"frames", int64_column(frames)}};
+  std::string text;
+  std::vector<int64_t> text_bytes;
+  for (const MemoryEntry& e : entries) {
+    text += e.subtitle;
+    text_bytes.push_back(static_cast<int64_t>(e.subtitle.size()));
+  }
+  if (!text.empty()) {
+    tensors.emplace_back("subtitle_text",
+                         torch::from_blob(text.data(), {static_cast<int64_t>(text.size())},
+                                          torch::kUInt8).clone());
+    tensors.emplace_back("subtitle_bytes", int64_column(text_bytes));
+  }
   try {
     for (const TensorField& field : kFields) {
       std::vector<int64_t> holders;
@@ -125,9 +139,9 @@ std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::st
     throw file_error(path, "is not a llamavid memory file (its metadata has no format '" +
                                std::string(kMemoryFileFormat) + "')");
   const int64_t version = parse_int(meta(m, "version", path), "version", path);
-  if (version != kMemoryFileVersion)
+  if (version < 1 || version > kMemoryFileVersion)
     throw file_error(path, "has format version " + std::to_string(version) +
-                               "; this build reads version " +
+                               "; this build reads versions 1 to " +
                                std::to_string(kMemoryFileVersion));
   const std::string& saved_id = meta(m, "model_id", path);
   if (saved_id != model_id) {
@@ -163,6 +177,30 @@ std::vector<MemoryEntry> load_memory_file(const std::string& path, const std::st
   }
 
   size_t known = 3;  // start_ns, end_ns, frames
+  if (f->contains("subtitle_text")) {
+    known += 2;
+    const std::vector<int64_t> shape = f->shape("subtitle_text");
+    if (f->dtype("subtitle_text") != torch::kUInt8 || shape.size() != 1)
+      throw file_error(path, "has 'subtitle_text' of the wrong type or shape, expected uint8 [n]");
+    const torch::Tensor lengths = int64_vector(*f, "subtitle_bytes", n);
+    const torch::Tensor bytes = f->tensor("subtitle_text").contiguous();
+    const char* data = reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>());
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t len = lengths[i].item<int64_t>();
+      if (len < 0 || len > static_cast<int64_t>(kMaxSubtitleBytes) || at + len > shape[0])
+        throw file_error(path, "has entry " + std::to_string(i) + " with a subtitle of " +
+                                   std::to_string(len) + " bytes, out of range");
+      std::string s(data + at, static_cast<size_t>(len));
+      if (!is_valid_utf8(s) || s.find(kImagePlaceholder) != std::string::npos)
+        throw file_error(path, "has entry " + std::to_string(i) +
+                                   " with a subtitle that is not valid UTF-8 or holds \"" +
+                                   kImagePlaceholder + "\"");
+      entries[static_cast<size_t>(i)].subtitle = std::move(s);
+      at += len;
+    }
+    if (at != shape[0]) throw file_error(path, "has subtitle bytes that no entry holds");
+  }
   for (const TensorField& field : kFields) {
     const std::string index_name = std::string(field.name) + "_entries";
     if (!f->contains(field.name)) {

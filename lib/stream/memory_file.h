@@ -1,6 +1,7 @@
 // The memory file: one stream's token memory saved to disk so that a restarted host loses
 // nothing (docs/model-format.md, "Memory files"). A safetensors file: the entries' times and
-// frame counts as int64 columns, each tensor field stacked over the entries that hold it, and
+// frame counts as int64 columns, their subtitles as one uint8 run of UTF-8 with each entry's byte
+// count, each tensor field stacked over the entries that hold it, and
 // metadata naming the format, its version, the model the entries were made with and a checksum
 // of every byte of tensor data. Writes are atomic (temporary file in the same directory, fsync,
 // rename, fsync of the directory): a reader sees the old file or the new one, never a mix.
@@ -16,7 +17,8 @@ namespace llamavid {
 
 
 inline constexpr const char* kMemoryFileFormat = "llamavid-memory";
-inline constexpr int kMemoryFileVersion = 1;
+// Version 2 added the entries' subtitles; version 1 files (none) still load.
+inline constexpr int kMemoryFileVersion = 2;
 
 // Writes `entries` to `path` atomically. `model_id` is Model::identity() of the model that made
 // them; `model_dir` is recorded for messages only. Throws Error naming the file on any failure;

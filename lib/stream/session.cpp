@@ -11,6 +11,7 @@
 #include "model/prompt_embeddings.h"
 #include "model/sampler.h"
 #include "stream/answer_tensors.h"
+#include "stream/entry_text.h"
 #include "stream/memory.h"
 #include "stream/memory_budget.h"
 #include "stream/memory_file.h"
@@ -88,6 +89,13 @@ struct Session::Impl {
   uint64_t prefix_epoch = 0;     // changes with the options the prefix depends on
   int64_t cache_positions = 0;   // KV cache positions the byte budget allows (standing)
   int64_t template_positions = 0;  // prompt tokens of the template without question or entries
+  // Subtitles waiting for a frame at or after their end (add_subtitle), in arrival order.
+  struct PendingSubtitle {
+    int64_t end_ns;
+    std::string text;
+  };
+  std::vector<PendingSubtitle> pending_subtitles;
+  bool subtitles_seen = false;  // entries' budget includes subtitle_tokens() from then on
 
   std::mutex prefix_mutex;  // guards prefix and prefix_synced_epoch
   std::unique_ptr<StandingPrefix> prefix;
@@ -120,6 +128,40 @@ struct Session::Impl {
     return static_cast<int64_t>(most);
   }
 
+  // Prompt tokens of a subtitle of kMaxSubtitleBytes of plain speech, what an entry's budget
+  // keeps for subtitle text once subtitles arrive (the movie layout only).
+  int64_t subtitle_tokens() const {
+    if (model->config().prompt_style != PromptStyle::Movie) return 0;
+    std::string sample;
+    while (sample.size() < kMaxSubtitleBytes) sample += "so what do you think about this one ";
+    sample.resize(kMaxSubtitleBytes);
+    return static_cast<int64_t>(model->tokenizer().encode(sample).size());
+  }
+
+  // Attaches the pending subtitles that end at or before `through_ns` (all of them when
+  // `all`). Call with mutex held.
+  void attach_subtitles(int64_t through_ns, bool all) {
+    std::vector<PendingSubtitle> waiting;
+    for (auto& p : pending_subtitles) {
+      if ((all || p.end_ns <= through_ns) && memory.attach_subtitle(p.end_ns, p.text)) continue;
+      waiting.push_back(std::move(p));
+    }
+    pending_subtitles = std::move(waiting);
+  }
+
+  // Extends the prefix cache now unless an answer is using it (that answer, or the next
+  // batch, will), or drops it when the mode has none.
+  void extend_prefix_if_free(ContextMode mode) {
+    std::unique_lock<std::mutex> prefix_lock(prefix_mutex, std::try_to_lock);
+    if (!prefix_lock.owns_lock()) return;
+    if (mode != ContextMode::Exact) {
+      sync_prefix(snapshot());
+    } else if (prefix) {
+      prefix.reset();  // left from another mode: its bytes count against the cap
+      prefix_bytes = 0;
+    }
+  }
+
   // What entries and prompt text cost for this model under the current options.
   ModelFootprint footprint() const {
     const ModelConfig& config = model->config();
@@ -128,7 +170,8 @@ struct Session::Impl {
     ModelFootprint f;
     f.max_token = config.max_token;
     f.template_positions = template_positions;
-    f.entry_positions = tokens_per_entry() + marker_tokens();
+    f.entry_positions =
+        tokens_per_entry() + marker_tokens() + (subtitles_seen ? subtitle_tokens() : 0);
     f.kv_bytes_per_position = c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim() * element;
     // An entry without features: context and content tokens, fp32 signature.
     f.entry_bytes = tokens_per_entry() * c.hidden_size * element + config.vision.hidden_size * 4;
@@ -288,16 +331,46 @@ void Session::add_frames(const std::vector<Frame>& frames) {
       e.signature = signatures[b];
       impl_->memory.append(std::move(e));
     }
+    impl_->attach_subtitles(frames.back().pts_ns, /*all=*/false);
   }
-  // Extend the prefix now, unless an answer is using it: that answer, or the next batch, will.
-  std::unique_lock<std::mutex> prefix_lock(impl_->prefix_mutex, std::try_to_lock);
-  if (!prefix_lock.owns_lock()) return;
-  if (mode != ContextMode::Exact) {
-    impl_->sync_prefix(impl_->snapshot());
-  } else if (impl_->prefix) {
-    impl_->prefix.reset();  // left from another mode: its bytes count against the cap
-    impl_->prefix_bytes = 0;
+  impl_->extend_prefix_if_free(mode);
+}
+
+void Session::add_subtitle(int64_t start_ns, int64_t end_ns, const std::string& raw) {
+  std::string text = make_valid_utf8(raw);
+  for (char& c : text)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  for (size_t at; (at = text.find(kImagePlaceholder)) != std::string::npos;)
+    text.erase(at, kImagePlaceholder.size());
+  text = trim(text);
+  if (text.empty()) return;
+  ContextMode mode;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (!impl_->subtitles_seen) {
+      impl_->subtitles_seen = true;
+      impl_->apply_budget();
+      ++impl_->prefix_epoch;  // the cache is sized from the budget
+    }
+    // A subtitle file parsed far ahead of its video waits here; past the cap the oldest goes.
+    constexpr size_t kMaxPendingSubtitles = 16384;
+    auto& pending = impl_->pending_subtitles;
+    if (pending.size() >= kMaxPendingSubtitles) pending.erase(pending.begin());
+    pending.push_back({std::max(start_ns, end_ns), text});
+    impl_->attach_subtitles(impl_->memory.end_ns(), /*all=*/false);
+    mode = impl_->mode();
   }
+  impl_->extend_prefix_if_free(mode);
+}
+
+void Session::flush_subtitles() {
+  ContextMode mode;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->attach_subtitles(0, /*all=*/true);
+    mode = impl_->mode();
+  }
+  impl_->extend_prefix_if_free(mode);
 }
 
 void Session::validate(const std::string& question) const {
@@ -386,11 +459,9 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
   const int64_t T = content.size(0);
   auto visual = entry_rows(context, content);  // [T * (1 + K), C]
 
-  std::vector<std::pair<int64_t, int64_t>> spans;
-  for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
-  const FrameLayout layout = entry_layout(spans, markers, tokens_per_entry());
   const PromptStyle style = m.config().prompt_style;
-  std::vector<int64_t> prompt = build_prompt_ids(m.tokenizer(), question, style, layout);
+  std::vector<int64_t> prompt = build_prompt_ids(
+      m.tokenizer(), question, style, entries_layout(entries, style, markers, tokens_per_entry()));
 
   // Text embeddings with the visual rows spliced in at the slots, in order.
   const int64_t slot_rows = style == PromptStyle::Video ? T * tokens_per_entry() : 1;
@@ -448,18 +519,15 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     contents.push_back(e.content);
   }
   context = torch::stack(contexts);
+  const PromptStyle style = m.config().prompt_style;
   if (window.empty()) {
-    const MemoryEntry& last = entries.back();
-    rows = embed(prefix->tail_ids(question,
-                                  format_time_marker(snap.markers, last.start_ns, last.end_ns)));
+    rows = embed(prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers)));
   } else {
     auto guided = guided_contexts(window, question);
     context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
-    std::vector<std::pair<int64_t, int64_t>> spans;
-    for (const auto& e : window) spans.emplace_back(e.start_ns, e.end_ns);
-    const PromptStyle style = m.config().prompt_style;
     const std::vector<int64_t> ids = build_prompt_ids(
-        m.tokenizer(), question, style, entry_layout(spans, snap.markers, tokens_per_entry()));
+        m.tokenizer(), question, style,
+        entries_layout(window, style, snap.markers, tokens_per_entry()));
     // The cache holds the template's head, before the first slot.
     const auto first_slot = std::find(ids.begin(), ids.end(), kImageTokenIndex);
     const auto W = static_cast<int64_t>(window.size());
@@ -467,10 +535,9 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     auto visual = entry_rows(guided, torch::stack(contents).narrow(0, static_cast<int64_t>(held), W));
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
-      const MemoryEntry& e = entries[held - 1];
-      const std::vector<int64_t> marker =
-          m.tokenizer().encode(format_time_marker(snap.markers, e.start_ns, e.end_ns));
-      if (!marker.empty()) rows = torch::cat({embed(marker), rows}, 0);
+      const std::vector<int64_t> text =
+          m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));
+      if (!text.empty()) rows = torch::cat({embed(text), rows}, 0);
     }
   }
 
@@ -517,6 +584,7 @@ int64_t Session::memory_end_ns() const {
 void Session::clear_memory() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->memory.clear();
+  impl_->pending_subtitles.clear();
 }
 
 SessionOptions Session::options() const {

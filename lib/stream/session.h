@@ -89,6 +89,18 @@ class Session {
   // Encodes frames (in stream order, as one batch) into memory entries.
   void add_frames(const std::vector<Frame>& frames);
 
+  // Subtitle or caption text shown from `start_ns` to `end_ns` of stream time (the frames'
+  // timeline). It joins the memory once a frame at or after its end has been added, or at
+  // flush_subtitles(), on the entry TokenMemory::attach_subtitle picks (LLaMA-VID's rule: the
+  // last frame before the text ends). Line breaks and tabs become spaces, "<image>" (reserved
+  // for visual slots) is taken out, invalid UTF-8 is replaced; nothing is added when no text is
+  // left. The first subtitle makes every entry's budget include room for subtitle text, so the
+  // memory may thin once. At most 16384 subtitles wait; past that the oldest waiting is dropped.
+  // May run beside add_frames() and answer().
+  void add_subtitle(int64_t start_ns, int64_t end_ns, const std::string& text);
+  // Attaches every subtitle still waiting for its end (at EOS, when no later frame comes).
+  void flush_subtitles();
+
   // Checks a question before it is queued: throws QuestionError for an empty, non-UTF-8 or
   // over-long question.
   void validate(const std::string& question) const;

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "model/prompt_embeddings.h"
+#include "stream/entry_text.h"
 #include "text/prompt.h"
 #include "text/time_marker.h"
 
@@ -37,8 +38,8 @@ void StandingPrefix::reset() {
 }
 
 std::vector<int64_t> StandingPrefix::tail_ids(const std::string& question,
-                                              const std::string& last_marker) const {
-  const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_marker,
+                                              const std::string& last_text) const {
+  const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_text,
                                                     tokens_per_entry_);
   return std::vector<int64_t>(
       ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids)), ids.end());
@@ -70,7 +71,7 @@ void StandingPrefix::sync(const std::vector<MemoryEntry>& entries, TimeMarkers m
     return llm->embed(t).squeeze(0);
   };
   auto marker_ids = [&](const MemoryEntry& e) {
-    return model_.tokenizer().encode(format_time_marker(marker_kind, e.start_ns, e.end_ns));
+    return model_.tokenizer().encode(entry_text(e, model_.config().prompt_style, marker_kind));
   };
   if (marker_kind != marker_kind_) {
     marker_kind_ = marker_kind;

@@ -1,6 +1,6 @@
 // The standing context mode's LLM state: a KV cache over the prompt prefix that every question
-// shares (system text, movie start, every memory entry's visual tokens and the time marker after
-// it), extended as entries arrive, so that a question only prefills its own tail. The prompt a
+// shares (system text, movie start, every memory entry's visual tokens and the text after it:
+// its subtitle and time marker, stream/entry_text), extended as entries arrive, so that a question only prefills its own tail. The prompt a
 // question sees is exactly build_prompt_ids for the same entries and question.
 //
 // Where the cache stops: tokenize_with_images encodes the text after the last slot as one chunk,
@@ -40,9 +40,9 @@ class StandingPrefix {
   // Forgets everything (the next sync rebuilds) and releases the cache storage.
   void reset();
 
-  // The prompt ids after the cached prefix for `question`: the newest entry's marker, the
-  // template's end and the question.
-  std::vector<int64_t> tail_ids(const std::string& question, const std::string& last_marker) const;
+  // The prompt ids after the cached prefix for `question`: the newest entry's text
+  // (`last_text`: entry_text, its subtitle and marker), the template's end and the question.
+  std::vector<int64_t> tail_ids(const std::string& question, const std::string& last_text) const;
   // The ids the cache holds, kImageTokenIndex for a visual row (for checks against
   // build_prompt_ids).
   std::vector<int64_t> cached_ids() const;
