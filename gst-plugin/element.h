@@ -102,6 +102,7 @@ struct Private {
 
   std::mutex save_mutex;                   // one save or load at a time
   MemoryTimeline timeline;  // stream time <-> memory time (after load-memory)
+  GstSegment subtitle_segment;  // subtitle_sink's (its streaming thread only)
   Autosave autosave;
 };
 
@@ -129,6 +130,10 @@ void connect_bus(GstLlamavid* self);
 void disconnect_bus(GstLlamavid* self);
 GstFlowReturn query_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
 gboolean query_sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
+
+// subtitle_path.cpp
+GstFlowReturn subtitle_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
+gboolean subtitle_sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
 
 // video_path.cpp
 GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
@@ -162,5 +167,6 @@ struct _GstLlamavid {
   GstPad* srcpad;
   GstPad* query_sinkpad;
   GstPad* text_srcpad;
+  GstPad* subtitle_sinkpad;
   llamavid::element::Private* priv;
 };

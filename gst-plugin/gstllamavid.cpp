@@ -23,6 +23,10 @@
  *   answer speaks about (the newest frame in memory), or the position text_src has already
  *   reached, as its timestamps never go back. GAP events follow the video, so a sink there
  *   never holds the pipeline back. May stay unlinked.
+ * - `subtitle_sink` (text/x-raw, format=utf8, with PTS and duration; e.g. from `subparse`):
+ *   subtitle or caption text, joined to the memory entry of its time (the last one before it
+ *   ends, once the video has passed its end or at EOS) and placed after that entry's slots in
+ *   the movie prompt. May stay unlinked.
  *
  * ## Questions in
  * - the action signal `ask` (returns the question id);
@@ -89,6 +93,8 @@ GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(VIDEO_CAPS));
 GstStaticPadTemplate query_sink_template =
     GST_STATIC_PAD_TEMPLATE("query_sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
+GstStaticPadTemplate subtitle_sink_template = GST_STATIC_PAD_TEMPLATE(
+    "subtitle_sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
 GstStaticPadTemplate text_src_template =
     GST_STATIC_PAD_TEMPLATE("text_src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(TEXT_CAPS));
 
@@ -277,6 +283,11 @@ static void gst_llamavid_init(GstLlamavid* self) {
   gst_pad_set_chain_function(self->query_sinkpad, query_sink_chain);
   gst_pad_set_event_function(self->query_sinkpad, query_sink_event);
 
+  self->subtitle_sinkpad = make_pad(self, &subtitle_sink_template);
+  gst_pad_set_chain_function(self->subtitle_sinkpad, subtitle_sink_chain);
+  gst_pad_set_event_function(self->subtitle_sinkpad, subtitle_sink_event);
+  gst_segment_init(&self->priv->subtitle_segment, GST_FORMAT_UNDEFINED);
+
   self->text_srcpad = make_pad(self, &text_src_template);
   gst_pad_set_event_function(self->text_srcpad, text_src_event);
   gst_pad_set_query_function(self->text_srcpad, text_src_query);
@@ -344,6 +355,7 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_add_static_pad_template(element_class, &query_sink_template);
+  gst_element_class_add_static_pad_template(element_class, &subtitle_sink_template);
   gst_element_class_add_static_pad_template(element_class, &text_src_template);
   gst_element_class_set_static_metadata(
       element_class, "LLaMA-VID video question answering", "Filter/Analyzer/Video",

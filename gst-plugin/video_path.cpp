@@ -96,8 +96,11 @@ gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
     std::lock_guard<std::mutex> lock(self->priv->settings_mutex);
     at_eos = self->priv->settings.ask_at_eos;
   }
-  if (!at_eos.empty()) ask(self, at_eos, 0);
   auto analyzer = current_analyzer(self);
+  // Subtitles still waiting for a later frame join the memory once every frame is in it, before
+  // the question asked at EOS.
+  if (analyzer && analyzer->drain()) analyzer->flush_subtitles();
+  if (!at_eos.empty()) ask(self, at_eos, 0);
   if (analyzer && !analyzer->drain() && GST_PAD_IS_FLUSHING(pad)) {
     GST_DEBUG_OBJECT(self, "flushed while answering at EOS: EOS dropped");
     gst_event_unref(event);

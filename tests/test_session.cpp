@@ -436,6 +436,12 @@ TEST_F(SessionTest, SubtitlesFollowTheirEntry) {
                                       want);
     EXPECT_LE((logits - a.tensors->first_logits).abs().max().item<double>(), 1e-4)
         << context_mode_name(mode);
+    FrameLayout layout = entry_layout(spans, TimeMarkers::Span, a.tensors->content.size(1) + 1);
+    for (size_t i = 0; i < want.size(); ++i)
+      layout.text_after_frame[i] = want[i] + layout.text_after_frame[i];
+    EXPECT_EQ(a.tensors->prompt_ids,
+              build_prompt_ids(model()->tokenizer(), q, model()->config().prompt_style, layout))
+        << context_mode_name(mode);
     std::vector<std::string> unflushed = want;
     unflushed[4] = "";
     logits = full_prefill_logits(*model(), q, spans, before_flush.tensors->context,

@@ -78,4 +78,17 @@ std::string string_field(const GstStructure* s, const char* name) {
   return v ? v : "";
 }
 
+void add_subtitle_branch(GstElement* pipeline, const std::string& srt_path, GstElement* sink,
+                         const char* sink_pad) {
+  std::error_code ec;
+  if (!fs::is_regular_file(srt_path, ec)) throw Error(srt_path + ": no such subtitle file");
+  GstElement* src = make_element("filesrc");
+  GstElement* parse = make_element("subparse");
+  g_object_set(src, "location", srt_path.c_str(), nullptr);
+  gst_bin_add_many(GST_BIN(pipeline), src, parse, nullptr);
+  if (!GST_OBJECT_PARENT(sink)) gst_bin_add(GST_BIN(pipeline), sink);
+  if (!gst_element_link(src, parse) || !gst_element_link_pads(parse, "src", sink, sink_pad))
+    throw Error(srt_path + ": cannot link subparse to the subtitle input");
+}
+
 }  // namespace llamavid

@@ -22,6 +22,12 @@ GstElement* make_llamavid_element(const char* name);
 // own) leave the source name out.
 std::string error_text(GstMessage* error);
 
+// Adds `filesrc location=srt_path ! subparse` to `pipeline` and links subparse to `sink_pad` of
+// `sink` (an element already in the pipeline, or added with it when not). Error when the file is
+// missing or the elements cannot be made or linked.
+void add_subtitle_branch(GstElement* pipeline, const std::string& srt_path, GstElement* sink,
+                         const char* sink_pad);
+
 // A string field of a message structure; "" when absent.
 std::string string_field(const GstStructure* s, const char* name);
 

@@ -24,7 +24,8 @@ namespace {
 const char* kUsage =
     "usage: llamavid-ask [--model DIR] [--device D] [--sample-fps F] [--max-new-tokens N]\n"
     "                    [--temperature T] [--seed S] [--context-mode auto|standing|exact|hybrid]\n"
-    "                    [--hybrid-window SECONDS] [--dump DIR] [--after SECONDS]\n"
+    "                    [--hybrid-window SECONDS] [--subtitles FILE.srt] [--dump DIR]\n"
+    "                    [--after SECONDS]\n"
     "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
     "                    [QUESTION]\n";
 
@@ -111,6 +112,7 @@ int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
   if (args.has("seed")) o.seed = args.integer("seed", 0);
   o.context_mode = context_mode(args);
   o.hybrid_window_s = hybrid_window(args);
+  o.subtitles = args.value("subtitles", "");
   o.after_s = args.number("after", 10.0);
   if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");
   o.interactive = interactive;
@@ -129,6 +131,7 @@ int run(const CliArgs& args) {
     throw UsageError("give either --video or --image");
   if (args.has("image")) {
     if (question.empty()) throw UsageError("a question is needed with --image");
+    if (args.has("subtitles")) throw UsageError("--subtitles goes with --video");
     return ask_images(args, question);
   }
   return ask_video_file_or_uri(args, question);
@@ -139,7 +142,7 @@ int run(const CliArgs& args) {
 int main(int argc, char** argv) {
   return tool_main("llamavid-ask", kUsage, argc, argv,
                    {{"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-                     "context-mode", "hybrid-window", "dump", "after", "video", "image"},
+                     "context-mode", "hybrid-window", "subtitles", "dump", "after", "video", "image"},
                     {"interactive"},
                     {{"-i", "interactive"}}},
                    run);

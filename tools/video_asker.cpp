@@ -29,6 +29,8 @@ class ElementAsker {
     pipeline_ = std::make_unique<VideoPipeline>(options_.source,
                                                 std::vector<GstElement*>{llamavid_, sink});
     pipeline_->on_element_message([this](GstMessage* m) { on_message(m); });
+    if (!options_.subtitles.empty())
+      add_subtitle_branch(pipeline_->pipeline(), options_.subtitles, llamavid_, "subtitle_sink");
     live_ = pipeline_->start();
     std::unique_ptr<StdinLines> lines;
     if (options_.interactive)

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "stream/session.h"
+#include "gst_elements.h"
 #include "video_pipeline.h"
 
 namespace llamavid {
@@ -60,6 +61,16 @@ class DumpAsker {
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, this, nullptr);
 
     pipeline_ = std::make_unique<VideoPipeline>(options_.source, std::vector<GstElement*>{sink});
+    if (!options_.subtitles.empty()) {
+      GstElement* text = make_element("appsink", "subtitles");
+      GstCaps* text_caps = gst_caps_from_string("text/x-raw,format=utf8");
+      g_object_set(text, "caps", text_caps, "sync", FALSE, nullptr);
+      gst_caps_unref(text_caps);
+      GstAppSinkCallbacks text_callbacks = {};
+      text_callbacks.new_sample = on_subtitle;
+      gst_app_sink_set_callbacks(GST_APP_SINK(text), &text_callbacks, this, nullptr);
+      add_subtitle_branch(pipeline_->pipeline(), options_.subtitles, text, "sink");
+    }
     if (pipeline_->start())
       after_timer_ = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
     pipeline_->run();
@@ -71,6 +82,7 @@ class DumpAsker {
     }
     if (!answered_) {
       if (!pipeline_->reached_eos()) return 1;  // stopped by a second Ctrl-C
+      session_->flush_subtitles();  // at EOS, as the element does
       answer();
     }
     return 0;
@@ -122,6 +134,32 @@ class DumpAsker {
     }
     gst_sample_unref(sample);
     return ret;
+  }
+
+  // Streaming thread of the subtitle branch: each buffer joins the session at its stream time,
+  // as the element's subtitle_sink takes it.
+  static GstFlowReturn on_subtitle(GstAppSink* sink, gpointer data) {
+    auto* self = static_cast<DumpAsker*>(data);
+    GstSample* sample = gst_app_sink_pull_sample(sink);
+    if (!sample) return GST_FLOW_EOS;
+    GstBuffer* buf = gst_sample_get_buffer(sample);
+    const GstSegment* segment = gst_sample_get_segment(sample);
+    GstMapInfo map;
+    if (GST_BUFFER_PTS_IS_VALID(buf) && gst_buffer_map(buf, &map, GST_MAP_READ)) {
+      const GstClockTime pts = GST_BUFFER_PTS(buf);
+      const guint64 start = gst_segment_to_stream_time(segment, GST_FORMAT_TIME, pts);
+      const guint64 end =
+          GST_BUFFER_DURATION_IS_VALID(buf)
+              ? gst_segment_to_stream_time(segment, GST_FORMAT_TIME, pts + GST_BUFFER_DURATION(buf))
+              : start;
+      if (start != GST_CLOCK_TIME_NONE)
+        self->session_->add_subtitle(static_cast<int64_t>(start),
+                                     static_cast<int64_t>(end == GST_CLOCK_TIME_NONE ? start : end),
+                                     std::string(reinterpret_cast<const char*>(map.data), map.size));
+      gst_buffer_unmap(buf, &map);
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
   }
 
   void ingest(GstSample* sample) {

@@ -480,6 +480,7 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
     t->context = context.to(torch::kCPU, torch::kFloat32);
     t->content = content.to(torch::kCPU, torch::kFloat32);
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
+    t->prompt_ids = prompt;
     a.tensors = t;
   }
   return a;
@@ -520,8 +521,10 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
   }
   context = torch::stack(contexts);
   const PromptStyle style = m.config().prompt_style;
+  std::vector<int64_t> rest_ids;  // the prompt ids of `rows`, for the dump
   if (window.empty()) {
-    rows = embed(prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers)));
+    rest_ids = prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers));
+    rows = embed(rest_ids);
   } else {
     auto guided = guided_contexts(window, question);
     context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
@@ -535,10 +538,10 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     auto visual = entry_rows(guided, torch::stack(contents).narrow(0, static_cast<int64_t>(held), W));
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
-      const std::vector<int64_t> text =
-          m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));
-      if (!text.empty()) rows = torch::cat({embed(text), rows}, 0);
+      rest_ids = m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));
+      if (!rest_ids.empty()) rows = torch::cat({embed(rest_ids), rows}, 0);
     }
+    rest_ids.insert(rest_ids.end(), first_slot, ids.end());
   }
 
   KVCache& cache = prefix->cache();
@@ -561,6 +564,8 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     t->context = context.to(torch::kCPU, torch::kFloat32);
     t->content = torch::stack(contents).to(torch::kCPU, torch::kFloat32);
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
+    t->prompt_ids = prefix->cached_ids();
+    t->prompt_ids.insert(t->prompt_ids.end(), rest_ids.begin(), rest_ids.end());
     a.tensors = t;
   }
   return a;

@@ -96,6 +96,12 @@ FrameCopy StreamAnalyzer::copy_frame(const Frame& frame) {
   return FrameCopy::of(frame, std::move(storage));
 }
 
+void StreamAnalyzer::add_subtitle(int64_t start_ns, int64_t end_ns, const std::string& text) {
+  session_.add_subtitle(start_ns, end_ns, text);
+}
+
+void StreamAnalyzer::flush_subtitles() { session_.flush_subtitles(); }
+
 bool StreamAnalyzer::skip_if_full(int64_t pts_ns) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (frames_.size() < queue_size_) return false;

@@ -100,6 +100,10 @@ class StreamAnalyzer {
   // Live hosts call this before copying a frame: when the queue is full the frame is counted as
   // skipped (true) and need not be copied at all.
   bool skip_if_full(int64_t pts_ns);
+  // Session::add_subtitle and flush_subtitles, beside the workers (a host calls flush after a
+  // drain(), when every frame is in memory).
+  void add_subtitle(int64_t start_ns, int64_t end_ns, const std::string& text);
+  void flush_subtitles();
 
   // Queues a question and returns its id: `id` when non-zero, else the next one (ids given by
   // the caller move the counter past them, so assigned ids keep increasing). Never blocks on the

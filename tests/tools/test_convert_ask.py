@@ -18,6 +18,9 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "pipelines"))
+import make_released_checkpoint as released  # noqa: E402
+import media_util  # noqa: E402
 import safetensors_io  # noqa: E402
 
 CONVERT, ASK, SCRATCH = sys.argv[1:4]
@@ -76,6 +79,74 @@ class ConvertAndAsk(unittest.TestCase):
     # Long-video layout (movie wrapper, two slots per frame, rope scaling), LAVIS tower file.
     def test_movie_checkpoint_external_tower(self):
         self.check_parity("movie", "movie", external=True)
+
+
+# Subtitle cues (start s, end s, text as subparse gives it) and the SRT that holds them.
+CUES = [(1.2, 2.5, "Hello there\nGeneral Kenobi"), (3.0, 3.5, "Second cue"),
+        (5.5, 9.0, "The end")]
+SRT = ("1\n00:00:01,200 --> 00:00:02,500\nHello there\nGeneral Kenobi\n\n"
+       "2\n00:00:03,000 --> 00:00:03,500\n<i>Second</i> cue\n\n"
+       "3\n00:00:05,500 --> 00:00:09,000\nThe end\n")
+
+
+def subtitle_prompt_ids(sp, question, frame_seconds):
+    """LLaMA-VID's long-video prompt with subtitles (reference/llamavid.md 1c, 4 and 7): each
+    cue goes to the last frame whose time is before the cue's end (the first frame when none is),
+    cues of one frame joined by a space, the text right after that frame's two slots; llamavid's
+    start marker follows it. Line breaks in a cue become spaces."""
+    subs = [[] for _ in frame_seconds]
+    for _, end, text in CUES:
+        before = [i for i, t in enumerate(frame_seconds) if t < end]
+        subs[before[-1] if before else 0].append(text.replace("\n", " "))
+    user = released.MOVIE_HEAD + "".join(
+        "<image><image>" + " ".join(subs[i]) + released.marker(t)
+        for i, t in enumerate(frame_seconds))
+    user += "Now the movie end." + "\n" + question
+    return released.tokenize_with_images(sp, released.SYSTEM + " USER: " + user + " ASSISTANT:")
+
+
+class Subtitles(unittest.TestCase):
+    # An SRT through subparse beside a 5 s video, into the long-video layout: the prompt ids are
+    # the reference's, the element (subtitle_sink) answers as the dumped session does, and the
+    # memory it saved keeps every entry's subtitle.
+    def test_srt_beside_video(self):
+        import sentencepiece as spm
+        out = make_checkpoint("subtitles", "movie")
+        model = os.path.join(out, "model")
+        r = run([CONVERT, "--checkpoint", os.path.join(out, "checkpoint"), "--out", model])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mp4 = media_util.make_mp4(os.path.join(out, "clip.mp4"), seconds=5)
+        srt = os.path.join(out, "subs.srt")
+        with open(srt, "w") as f:
+            f.write(SRT)
+        question = "What was said?"
+        ask = [ASK, "--model", model, "--device", "cpu", "--max-new-tokens", "8", "--video", mp4,
+               "--subtitles", srt]
+        dumped = run(ask + ["--dump", os.path.join(out, "dump"), question])
+        self.assertEqual(dumped.returncode, 0, dumped.stderr)
+        got = safetensors_io.load(os.path.join(out, "dump", "tokens.safetensors"))
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(model, "tokenizer.model"))
+        want = subtitle_prompt_ids(sp, question, [0, 1, 2, 3, 4])
+        self.assertEqual(got["prompt_ids"].tolist(), want)
+
+        element = run(ask + [question])
+        self.assertEqual(element.returncode, 0, element.stderr)
+        self.assertEqual(element.stdout, dumped.stdout)
+
+        memory = os.path.join(out, "memory.safetensors")
+        launch = subprocess.run(
+            ["gst-launch-1.0", "-q", "filesrc", "location=" + mp4, "!", "decodebin", "!",
+             "videoconvert", "!", "llamavid", "name=l", "model=" + model, "device=cpu",
+             "autosave-path=" + memory, "!", "fakesink", "filesrc", "location=" + srt, "!",
+             "subparse", "!", "l.subtitle_sink"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(launch.returncode, 0, launch.stderr)
+        saved = safetensors_io.load(memory)
+        text = bytes(saved["subtitle_text"].tolist())
+        pieces, at = [], 0
+        for n in saved["subtitle_bytes"].tolist():
+            pieces.append(text[at:at + n].decode("utf-8"))
+            at += n
+        self.assertEqual(pieces, ["", "", "Hello there General Kenobi", "Second cue", "The end"])
 
 
 class BadCheckpoints(unittest.TestCase):
