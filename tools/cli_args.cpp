@@ -1,5 +1,6 @@
 #include "cli_args.h"
 
+#include <cmath>
 #include <iostream>
 
 #include "core/error_text.h"
@@ -51,6 +52,13 @@ double CliArgs::number(const std::string& name, double fallback) const {
   } catch (const std::exception&) {
   }
   throw UsageError("--" + name + " needs a number, got '" + value(name) + "'");
+}
+
+int64_t CliArgs::duration_ns(const std::string& name, int64_t fallback_ns) const {
+  if (!has(name)) return fallback_ns;
+  const double s = number(name, 0.0);
+  if (!(s >= 0 && s <= 1e9)) throw UsageError("--" + name + " must be 0 to 1e9 seconds");
+  return static_cast<int64_t>(std::llround(s * 1e9));
 }
 
 uint64_t CliArgs::integer(const std::string& name, uint64_t fallback) const {

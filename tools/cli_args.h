@@ -31,6 +31,8 @@ class CliArgs {
   std::vector<std::string> values(const std::string& name) const;
   double number(const std::string& name, double fallback) const;
   uint64_t integer(const std::string& name, uint64_t fallback) const;
+  // A duration given in seconds (0 to 1e9, so that it fits in int64 nanoseconds), in ns.
+  int64_t duration_ns(const std::string& name, int64_t fallback_ns) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

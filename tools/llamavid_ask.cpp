@@ -1,6 +1,5 @@
 // llamavid-ask: answers a question about a video (through a GStreamer pipeline with the
 // llamavid element) or about images taken as consecutive frames. See docs/tools.md.
-#include <cmath>
 #include <iostream>
 #include <limits>
 
@@ -38,21 +37,13 @@ std::optional<ContextMode> context_mode(const CliArgs& args) {
   return mode;
 }
 
-// --hybrid-window in seconds, checked (unset when not given).
-std::optional<double> hybrid_window(const CliArgs& args) {
-  if (!args.has("hybrid-window")) return std::nullopt;
-  const double s = args.number("hybrid-window", 0.0);
-  if (!(s >= 0 && s <= 1e9)) throw UsageError("--hybrid-window must be in [0, 1e9] seconds");
-  return s;
-}
-
 SessionOptions session_options(const CliArgs& args) {
   SessionOptions o;
   o.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
   o.temperature = args.number("temperature", 0.0);
   o.seed = args.integer("seed", 0);
   if (auto mode = context_mode(args)) o.context_mode = *mode;
-  if (auto s = hybrid_window(args)) o.hybrid_window_ns = static_cast<int64_t>(std::llround(*s * 1e9));
+  o.hybrid_window_ns = args.duration_ns("hybrid-window", o.hybrid_window_ns);
   return o;
 }
 
@@ -111,7 +102,7 @@ int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
   }
   if (args.has("seed")) o.seed = args.integer("seed", 0);
   o.context_mode = context_mode(args);
-  o.hybrid_window_s = hybrid_window(args);
+  if (args.has("hybrid-window")) o.hybrid_window_ns = args.duration_ns("hybrid-window", 0);
   o.subtitles = args.value("subtitles", "");
   o.after_s = args.number("after", 10.0);
   if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");

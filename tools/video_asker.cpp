@@ -68,7 +68,8 @@ class ElementAsker {
     if (options_.seed) g_object_set(e, "seed", static_cast<guint64>(*options_.seed), nullptr);
     if (options_.context_mode)
       gst_util_set_object_arg(G_OBJECT(e), "context-mode", context_mode_name(*options_.context_mode));
-    if (options_.hybrid_window_s) g_object_set(e, "hybrid-window", *options_.hybrid_window_s, nullptr);
+    if (options_.hybrid_window_ns)
+      g_object_set(e, "hybrid-window", static_cast<double>(*options_.hybrid_window_ns) / 1e9, nullptr);
     // The question is asked at EOS in any case: on a file that is the plan, on a live source it
     // answers a stream that ends before --after.
     if (!options_.question.empty()) {

@@ -21,7 +21,7 @@ struct VideoAskOptions {
   std::optional<double> temperature;
   std::optional<uint64_t> seed;
   std::optional<ContextMode> context_mode;
-  std::optional<double> hybrid_window_s;
+  std::optional<int64_t> hybrid_window_ns;
   std::string subtitles;  // an SRT (or any subparse format) file for subtitle_sink; "" none
   double after_s = 10.0;  // live sources: stream seconds before the question is asked
   bool interactive = false;

@@ -95,8 +95,7 @@ class DumpAsker {
     if (options_.temperature) s.temperature = *options_.temperature;
     if (options_.seed) s.seed = *options_.seed;
     if (options_.context_mode) s.context_mode = *options_.context_mode;
-    if (options_.hybrid_window_s)
-      s.hybrid_window_ns = static_cast<int64_t>(std::llround(*options_.hybrid_window_s * 1e9));
+    if (options_.hybrid_window_ns) s.hybrid_window_ns = *options_.hybrid_window_ns;
     return s;
   }
 

@@ -182,7 +182,7 @@ struct Session::Impl {
   // Makes the memory and the prefix cache follow plan_memory for the current options. Throws
   // Error, changing nothing, when the options' byte cap cannot hold one entry.
   void apply_budget() {
-      SessionOptions resolved = options;
+    SessionOptions resolved = options;
     resolved.context_mode = mode();
     const MemoryPlan plan = plan_memory(footprint(), resolved);
     memory.set_budget(plan.memory);
@@ -520,6 +520,7 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     contents.push_back(e.content);
   }
   context = torch::stack(contexts);
+  const torch::Tensor content = torch::stack(contents);  // [T, K, C]
   const PromptStyle style = m.config().prompt_style;
   std::vector<int64_t> rest_ids;  // the prompt ids of `rows`, for the dump
   if (window.empty()) {
@@ -535,7 +536,7 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     const auto first_slot = std::find(ids.begin(), ids.end(), kImageTokenIndex);
     const auto W = static_cast<int64_t>(window.size());
     const int64_t slot_rows = style == PromptStyle::Video ? W * tokens_per_entry() : 1;
-    auto visual = entry_rows(guided, torch::stack(contents).narrow(0, static_cast<int64_t>(held), W));
+    auto visual = entry_rows(guided, content.narrow(0, static_cast<int64_t>(held), W));
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
       rest_ids = m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));
@@ -562,7 +563,7 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
   if (keep_tensors) {
     auto t = std::make_shared<AnswerTensors>();
     t->context = context.to(torch::kCPU, torch::kFloat32);
-    t->content = torch::stack(contents).to(torch::kCPU, torch::kFloat32);
+    t->content = content.to(torch::kCPU, torch::kFloat32);
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
     t->prompt_ids = prefix->cached_ids();
     t->prompt_ids.insert(t->prompt_ids.end(), rest_ids.begin(), rest_ids.end());

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -45,7 +44,8 @@ const char* kUsage =
     "Simulates a 1 fps stream of GStreamer test patterns with a cut every --min-cut to --max-cut\n"
     "seconds (log-uniform), fed faster than real time, and prints frames/s tokenized, answer\n"
     "latency after each of --hours hours held, resident memory per hour, the same latencies in\n"
-    "the hybrid mode (unless it is the mode measured) and the LLaMA-VID way, the encoder's GFLOP/s against this machine's fp32 matmul peak, and the\n"
+    "the hybrid mode (unless it is the mode measured) and the LLaMA-VID way, the encoder's\n"
+    "GFLOP/s against this machine's fp32 matmul peak, and the\n"
     "memory cap check over --cap-hours. --released adds the released-size (7B, EVA-ViT-g)\n"
     "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n"
     "--batch: frames per encoder batch (default: the element's encoder worker's).\n"
@@ -450,11 +450,7 @@ int run(const CliArgs& args) {
   if (args.has("context-mode") &&
       !parse_context_mode(args.value("context-mode", ""), options.context_mode))
     throw UsageError("--context-mode must be auto, standing, exact or hybrid");
-  if (args.has("hybrid-window")) {
-    const double w = args.number("hybrid-window", 300);
-    if (!(w >= 0 && w <= 1e9)) throw UsageError("--hybrid-window must be in [0, 1e9] seconds");
-    options.hybrid_window_ns = static_cast<int64_t>(std::llround(w * 1e9));
-  }
+  options.hybrid_window_ns = args.duration_ns("hybrid-window", options.hybrid_window_ns);
   options.max_memory_bytes = static_cast<int64_t>(
       args.integer("max-memory-bytes", static_cast<uint64_t>(options.max_memory_bytes)));
   options.max_new_tokens = static_cast<int64_t>(args.integer("max-new-tokens", 64));
