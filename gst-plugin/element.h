@@ -65,6 +65,16 @@ struct Autosave {
   std::thread worker;  // from READY->PAUSED to PAUSED->READY
 };
 
+// The subtitle stream's end: the video's EOS waits for it while subtitle_sink is linked (as a
+// muxer waits for all its inputs), so cues parsed after the last frame still join the memory
+// before ask-at-eos and the autosave.
+struct SubtitleEnd {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool ended = false;     // subtitle_sink has had EOS since its last flush or start
+  bool stopping = false;  // PAUSED->READY: the video's EOS waits no more
+};
+
 struct Private {
   std::mutex settings_mutex;
   Settings settings;
@@ -103,6 +113,7 @@ struct Private {
   std::mutex save_mutex;                   // one save or load at a time
   MemoryTimeline timeline;  // stream time <-> memory time (after load-memory)
   GstSegment subtitle_segment;  // subtitle_sink's (its streaming thread only)
+  SubtitleEnd subtitle_end;
   Autosave autosave;
 };
 
@@ -134,6 +145,13 @@ gboolean query_sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
 // subtitle_path.cpp
 GstFlowReturn subtitle_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);
 gboolean subtitle_sink_event(GstPad* pad, GstObject* parent, GstEvent* event);
+// Video EOS: returns once subtitle_sink is unlinked or at its EOS, or video_pad flushes, or the
+// element stops.
+void wait_for_subtitle_end(GstLlamavid* self, GstPad* video_pad);
+// Wakes that wait: on a video flush (stopping=false) or at PAUSED->READY (stopping=true).
+void wake_subtitle_wait(GstLlamavid* self, bool stopping);
+// READY->PAUSED: a new run waits for its own subtitle EOS.
+void reset_subtitle_end(GstLlamavid* self);
 
 // video_path.cpp
 GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buffer);

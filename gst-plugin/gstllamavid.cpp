@@ -26,7 +26,7 @@
  * - `subtitle_sink` (text/x-raw, format=utf8, with PTS and duration; e.g. from `subparse`):
  *   subtitle or caption text, joined to the memory entry of its time (the last one before it
  *   ends, once the video has passed its end or at EOS) and placed after that entry's slots in
- *   the movie prompt. May stay unlinked.
+ *   the movie prompt. While it is linked, the video's EOS waits for its EOS. May stay unlinked.
  *
  * ## Questions in
  * - the action signal `ask` (returns the question id);
@@ -197,12 +197,14 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
       if (!keep_memory) a->clear();
       p->timeline.start(keep_memory);
       a->start();
+      reset_subtitle_end(self);
       autosave_start(self);
       break;
     }
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       // Before the pads stop: unblocks a streaming thread waiting for room or draining.
       if (auto a = current_analyzer(self)) a->stop();
+      wake_subtitle_wait(self, /*stopping=*/true);
       autosave_stop(self);
       autosave_now(self);
       break;

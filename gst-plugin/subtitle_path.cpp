@@ -1,5 +1,6 @@
 // subtitle_sink: timed text (subtitles, captions) joins the memory at its stream time.
 #include <algorithm>
+#include <chrono>
 
 #include "element.h"
 
@@ -49,22 +50,71 @@ GstFlowReturn subtitle_sink_chain(GstPad*, GstObject* parent, GstBuffer* buffer)
   return GST_FLOW_OK;
 }
 
-// Every event ends here: the subtitle stream's segment is kept for its times, and nothing of
-// it (stream-start, caps, segment, gap, EOS) belongs on the element's source pads.
+namespace {
+
+void set_subtitle_ended(GstLlamavid* self, bool ended) {
+  SubtitleEnd& e = self->priv->subtitle_end;
+  {
+    std::lock_guard<std::mutex> lock(e.mutex);
+    e.ended = ended;
+  }
+  e.cv.notify_all();
+}
+
+}  // namespace
+
+// Every event ends here: the subtitle stream's segment is kept for its times, its EOS releases
+// the video's, and nothing of it (stream-start, caps, segment, gap, EOS) belongs on the
+// element's source pads.
 gboolean subtitle_sink_event(GstPad*, GstObject* parent, GstEvent* event) {
   auto* self = GST_LLAMAVID(parent);
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_SEGMENT:
       gst_event_copy_segment(event, &self->priv->subtitle_segment);
       break;
+    case GST_EVENT_STREAM_START:
+      set_subtitle_ended(self, false);
+      break;
     case GST_EVENT_FLUSH_STOP:
       gst_segment_init(&self->priv->subtitle_segment, GST_FORMAT_UNDEFINED);
+      set_subtitle_ended(self, false);
+      break;
+    case GST_EVENT_EOS:
+      GST_DEBUG_OBJECT(self, "subtitle stream ended");
+      set_subtitle_ended(self, true);
       break;
     default:
       break;
   }
   gst_event_unref(event);
   return TRUE;
+}
+
+void wait_for_subtitle_end(GstLlamavid* self, GstPad* video_pad) {
+  if (!gst_pad_is_linked(self->subtitle_sinkpad)) return;
+  SubtitleEnd& e = self->priv->subtitle_end;
+  std::unique_lock<std::mutex> lock(e.mutex);
+  if (!e.ended) GST_DEBUG_OBJECT(self, "video ended: waiting for the subtitle stream's EOS");
+  // An unlink does not notify: the wait looks again every 100 ms.
+  while (!e.ended && !e.stopping && !GST_PAD_IS_FLUSHING(video_pad) &&
+         gst_pad_is_linked(self->subtitle_sinkpad))
+    e.cv.wait_for(lock, std::chrono::milliseconds(100));
+}
+
+void wake_subtitle_wait(GstLlamavid* self, bool stopping) {
+  SubtitleEnd& e = self->priv->subtitle_end;
+  {
+    std::lock_guard<std::mutex> lock(e.mutex);
+    if (stopping) e.stopping = true;
+  }
+  e.cv.notify_all();
+}
+
+void reset_subtitle_end(GstLlamavid* self) {
+  SubtitleEnd& e = self->priv->subtitle_end;
+  std::lock_guard<std::mutex> lock(e.mutex);
+  e.ended = false;
+  e.stopping = false;
 }
 
 }  // namespace llamavid::element

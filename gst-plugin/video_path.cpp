@@ -97,8 +97,9 @@ gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
     at_eos = self->priv->settings.ask_at_eos;
   }
   auto analyzer = current_analyzer(self);
-  // Subtitles still waiting for a later frame join the memory once every frame is in it, before
-  // the question asked at EOS.
+  // Subtitles still waiting for a later frame join the memory once every frame and every cue is
+  // in, before the question asked at EOS.
+  wait_for_subtitle_end(self, pad);
   if (analyzer && analyzer->drain()) analyzer->flush_subtitles();
   if (!at_eos.empty()) ask(self, at_eos, 0);
   if (analyzer && !analyzer->drain() && GST_PAD_IS_FLUSHING(pad)) {
@@ -171,6 +172,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     }
     case GST_EVENT_FLUSH_START:
       if (auto a = current_analyzer(self)) a->cancel();
+      wake_subtitle_wait(self, /*stopping=*/false);
       p->text.flush_start();
       break;
     case GST_EVENT_FLUSH_STOP: {

@@ -1,9 +1,12 @@
 // The llamavid element's pads: what gst-inspect shows, video passthrough, sampling by stream
-// time, caps changes, text_src output (stream events, answer timestamps, GAPs) and latency.
+// time, caps changes, text_src output (stream events, answer timestamps, GAPs), latency and the
+// subtitle stream's EOS.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "element_test_util.h"
 
@@ -277,4 +280,61 @@ TEST(ElementPads, LatencyIsPassthrough) {
   ElementHarness e;
   gst_harness_set_upstream_latency(e.video, 40 * GST_MSECOND);
   EXPECT_EQ(gst_harness_query_latency(e.video), 40 * GST_MSECOND);
+}
+
+namespace {
+
+// A harness on subtitle_sink of `e`'s element, its stream started.
+GstHarness* subtitle_harness(ElementHarness& e) {
+  GstHarness* h = gst_harness_new_with_element(e.element, "subtitle_sink", nullptr);
+  gst_harness_set_src_caps_str(h, "text/x-raw,format=utf8");
+  return h;
+}
+
+// True when `done` is still unset after `ms` milliseconds.
+bool still_waiting(const std::atomic<bool>& done, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return !done;
+}
+
+}  // namespace
+
+// With subtitle_sink linked, the video's EOS waits for the subtitle stream's (cues parsed after
+// the last frame still belong to the memory), and goes on once it comes.
+TEST(ElementPads, VideoEosWaitsForSubtitleEos) {
+  ElementHarness e({{"sample-fps", "1"}});
+  GstHarness* subs = subtitle_harness(e);
+  e.push_frame(0);
+  std::atomic<bool> done{false};
+  std::thread eos([&] {
+    EXPECT_TRUE(gst_harness_push_event(e.video, gst_event_new_eos()));
+    done = true;
+  });
+  EXPECT_TRUE(still_waiting(done, 500));
+  GstBuffer* cue = gst_buffer_new_memdup("late cue", 8);
+  GST_BUFFER_PTS(cue) = 5 * kSecond;
+  GST_BUFFER_DURATION(cue) = kSecond;
+  EXPECT_EQ(gst_harness_push(subs, cue), GST_FLOW_OK);
+  EXPECT_TRUE(still_waiting(done, 200));
+  EXPECT_TRUE(gst_harness_push_event(subs, gst_event_new_eos()));
+  eos.join();
+  EXPECT_TRUE(done);
+  gst_harness_teardown(subs);
+}
+
+// A subtitle stream that never ends holds the video's EOS only until the element stops.
+TEST(ElementPads, StoppingEndsTheWaitForSubtitles) {
+  auto e = std::make_unique<ElementHarness>(ElementHarness::Properties{{"sample-fps", "1"}});
+  GstHarness* subs = subtitle_harness(*e);
+  e->push_frame(0);
+  std::atomic<bool> done{false};
+  std::thread eos([&] {
+    gst_harness_push_event(e->video, gst_event_new_eos());
+    done = true;
+  });
+  EXPECT_TRUE(still_waiting(done, 300));
+  EXPECT_EQ(gst_element_set_state(e->element, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  eos.join();
+  EXPECT_TRUE(done);
+  gst_harness_teardown(subs);
 }

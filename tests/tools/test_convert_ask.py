@@ -133,12 +133,15 @@ class Subtitles(unittest.TestCase):
         self.assertEqual(element.returncode, 0, element.stderr)
         self.assertEqual(element.stdout, dumped.stdout)
 
+        # The cues come a second apart, the last after the video's EOS: that EOS waits for the
+        # subtitle stream's, so the autosaved memory holds every cue.
         memory = os.path.join(out, "memory.safetensors")
         launch = subprocess.run(
             ["gst-launch-1.0", "-q", "filesrc", "location=" + mp4, "!", "decodebin", "!",
              "videoconvert", "!", "llamavid", "name=l", "model=" + model, "device=cpu",
              "autosave-path=" + memory, "!", "fakesink", "filesrc", "location=" + srt, "!",
-             "subparse", "!", "l.subtitle_sink"], capture_output=True, text=True, timeout=120)
+             "subparse", "!", "identity", "sleep-time=1000000", "!", "l.subtitle_sink"],
+            capture_output=True, text=True, timeout=120)
         self.assertEqual(launch.returncode, 0, launch.stderr)
         saved = safetensors_io.load(memory)
         text = bytes(saved["subtitle_text"].tolist())
