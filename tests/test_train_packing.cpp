@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -121,6 +122,30 @@ TEST(TrainPacking, ExactStreamsAreOneSequencePerQuestion) {
   const Batch batch = t.batch(/*standing=*/0, /*exact=*/2, /*questions=*/3, /*segments=*/4, 5);
   ASSERT_EQ(batch.embeds.size(0), 6);
   expect_packing_exact(t.modules.llm, batch);
+}
+
+// The long standing streams have more segments than the cap, up to long_segments, all lengths
+// drawn; the other streams (standing and exact) stay within [min_segments, max_segments].
+TEST(TrainPacking, LongStreamsGoPastTheCap) {
+  ExampleOptions o;
+  o.streams = 3;
+  o.exact_streams = 1;
+  o.long_streams = 2;
+  o.min_segments = 2;
+  o.max_segments = 6;
+  o.long_segments = 12;
+  std::mt19937_64 rng(5);
+  std::set<int64_t> long_seen, short_seen;
+  for (int i = 0; i < 400; ++i) {
+    for (int64_t s = 0; s < o.streams + o.exact_streams; ++s) {
+      const int64_t n = stream_segments(o, s, rng);
+      (s < o.long_streams ? long_seen : short_seen).insert(n);
+    }
+  }
+  EXPECT_EQ(long_seen, (std::set<int64_t>{7, 8, 9, 10, 11, 12}));
+  EXPECT_EQ(short_seen, (std::set<int64_t>{2, 3, 4, 5, 6}));
+  o.long_segments = o.max_segments;  // nothing past the cap to draw: long streams are capped too
+  for (int i = 0; i < 50; ++i) EXPECT_LE(stream_segments(o, 0, rng), o.max_segments);
 }
 
 }  // namespace

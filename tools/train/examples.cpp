@@ -101,6 +101,12 @@ size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts) {
 
 }  // namespace
 
+int64_t stream_segments(const ExampleOptions& o, int64_t index, std::mt19937_64& rng) {
+  if (index < std::min(o.long_streams, o.streams) && o.long_segments > o.max_segments)
+    return pick(rng, o.max_segments + 1, o.long_segments);
+  return pick(rng, o.min_segments, o.max_segments);
+}
+
 Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937_64& rng) {
   auto& tokens = src.modules->tokens;
   auto& llm = src.modules->llm;
@@ -128,7 +134,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
 
   for (int64_t s = 0; s < o.streams + o.exact_streams; ++s) {
     const bool standing = s < o.streams;
-    const Stream stream = stream_with_segments(rng, pick(rng, o.min_segments, o.max_segments));
+    const Stream stream = stream_with_segments(rng, stream_segments(o, s, rng));
     const double interval = intervals[pick(rng, 0, 5)];
     const auto spans = sampled_spans(stream, interval);
     const auto entries = stream_entries(src, stream, spans, rng);

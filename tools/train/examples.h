@@ -43,6 +43,11 @@ struct ExampleOptions {
   int64_t exact_questions = 2;
   int64_t min_segments = 1;
   int64_t max_segments = 10;
+  // The first `long_streams` standing streams have more than max_segments segments, up to
+  // long_segments: a curriculum that caps the others keeps training the positions and times of
+  // long memories (a model trained on short ones only derails on long ones).
+  int64_t long_streams = 0;
+  int64_t long_segments = 40;
   // Loss weight of each category (index = Category).
   std::vector<double> category_weight = std::vector<double>(kNumCategories, 1.0);
   // Share of each category among the questions (index = Category).
@@ -58,6 +63,9 @@ struct Batch {
   torch::Tensor question_weights;    // [Q] float32: loss weight of each question (its category's)
   std::vector<Category> categories;  // [Q]
 };
+
+// How many segments stream `index` of a batch has (standing streams first, then exact ones).
+int64_t stream_segments(const ExampleOptions& options, int64_t index, std::mt19937_64& rng);
 
 // A batch of questions about freshly generated streams; autograd reaches the token generator
 // and the LLM.

@@ -8,7 +8,8 @@
 //   llamavid-train train --work DIR --out DIR [--config FILE] [--seed S] [--steps N]
 //                        [--vision-steps N] [--threads N] [--checkpoint-every N]
 //                        [--short-steps N] [--curriculum-steps N] [--min-segments N]
-//                        [--max-segments N] [--frames-per-class N] [--streams N]
+//                        [--max-segments N] [--long-streams N] [--long-segments N]
+//                        [--frames-per-class N] [--streams N]
 //                        [--questions N] [--exact-streams N] [--exact-questions N]
 //                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
@@ -69,6 +70,10 @@ struct Options {
   int64_t curriculum_steps = 5000;
   int64_t max_segments = 60;
   int64_t min_segments = 1;
+  // Of the standing streams, long_streams have max_segments+1 to long_segments segments whatever
+  // the curriculum says (ExampleOptions::long_streams).
+  int64_t long_streams = 0;
+  int64_t long_segments = 40;
   int64_t frames_per_class = 24;
   // Per step: `streams` standing-mode streams, each one packed sequence of `questions` answers,
   // and `exact_streams` exact-mode streams of `exact_questions` sequences each.
@@ -91,7 +96,8 @@ const char* kUsage =
     "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
     "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
     "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
-    "              [--max-segments N] [--frames-per-class N] [--streams N]\n"
+    "              [--max-segments N] [--long-streams N] [--long-segments N]\n"
+    "              [--frames-per-class N] [--streams N]\n"
     "              [--questions N] [--exact-streams N] [--exact-questions N]\n"
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
@@ -99,7 +105,8 @@ const char* kUsage =
 
 const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
                         "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
-                        "min-segments", "frames-per-class", "streams", "questions",
+                        "min-segments", "long-streams", "long-segments", "frames-per-class",
+                        "streams", "questions",
                         "exact-streams", "exact-questions", "lr",
                         "decay-start", "decay-steps", "time-limit", "categories"},
                        {},
@@ -124,6 +131,8 @@ Options parse(const CliArgs& args) {
   count("short-steps", o.short_steps);
   count("curriculum-steps", o.curriculum_steps);
   count("max-segments", o.max_segments);
+  count("long-streams", o.long_streams);
+  count("long-segments", o.long_segments);
   count("min-segments", o.min_segments);
   count("frames-per-class", o.frames_per_class);
   count("streams", o.streams);
@@ -351,6 +360,8 @@ void train(const Options& o) {
   eo.exact_streams = o.exact_streams;
   eo.exact_questions = o.exact_questions;
   eo.min_segments = o.min_segments;
+  eo.long_streams = o.long_streams;
+  eo.long_segments = o.long_segments;
   // Hard categories weigh more; off-topic questions are few.
   eo.category_weight = {1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
   eo.category_share = {1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2};
