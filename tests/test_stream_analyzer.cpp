@@ -2,6 +2,7 @@
 // (answers are arbitrary; ordering, counting and waiting are asserted).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -53,7 +54,40 @@ class Recorder {
       std::lock_guard<std::mutex> lock(mutex_);
       skipped_reports_.push_back(total);
     };
+    c.on_watch_answer = [this](uint64_t id, const std::string&, const Answer& a) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch_answers_.push_back({id, a});
+      events_.push_back("watch " + std::to_string(id));
+    };
+    c.on_alert = [this](const WatchEvent& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      alerts_.push_back(e);
+    };
+    c.on_watch_skipped = [this](uint64_t total, int64_t) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watch_skipped_reports_.push_back(total);
+    };
     return c;
+  }
+  void note(const std::string& event) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back(event);
+  }
+  std::vector<std::pair<uint64_t, Answer>> watch_answers() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return watch_answers_;
+  }
+  std::vector<WatchEvent> alerts() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return alerts_;
+  }
+  std::vector<uint64_t> watch_skipped_reports() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return watch_skipped_reports_;
+  }
+  std::vector<std::string> events() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return events_;
   }
 
   // Waits for `n` results; fails the test on timeout.
@@ -76,6 +110,7 @@ class Recorder {
   void add(Result r) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      events_.push_back((r.answered ? "answer " : "error ") + std::to_string(r.id));
       results_.push_back(std::move(r));
     }
     cv_.notify_all();
@@ -85,6 +120,10 @@ class Recorder {
   std::condition_variable cv_;
   std::vector<Result> results_;
   std::vector<uint64_t> skipped_reports_;
+  std::vector<std::pair<uint64_t, Answer>> watch_answers_;
+  std::vector<WatchEvent> alerts_;
+  std::vector<uint64_t> watch_skipped_reports_;
+  std::vector<std::string> events_;  // answers, errors and watch evaluations, in order
 };
 
 // A solid-colour 40x30 RGB frame at `pts`.
@@ -509,4 +548,116 @@ TEST_F(StreamAnalyzerTest, ManyAskersAtOnce) {
     EXPECT_EQ(results[i].question, asked[results[i].id]);
     EXPECT_TRUE(results[i].answered) << results[i].reason;
   }
+}
+
+// Watches on a file (not live): a round at each batch, none skipped, and the alerts are exactly
+// what the rule makes of the evaluations' answers, the EOS round included.
+TEST_F(StreamAnalyzerTest, WatchAlertsFollowTheirAnswers) {
+  auto a = make();
+  WatchOptions wo;
+  wo.rules.confirm = 1;
+  a->set_watch_options(wo);
+  const uint64_t w1 = a->add_watch("Is the screen black?");
+  const uint64_t w2 = a->add_watch("What is on screen?");
+  EXPECT_GT(w2, w1);
+  for (int i = 0; i < 24; ++i)
+    ASSERT_EQ(a->submit_frame(solid_frame(static_cast<uint8_t>((i / 3) * 61), i * kSecond / 2),
+                              /*live=*/false),
+              SubmitResult::Queued);
+  ASSERT_TRUE(a->drain());
+  const size_t before_eos = recorder_.watch_answers().size();
+  ASSERT_TRUE(a->finish_watches());
+  const auto answers = recorder_.watch_answers();
+  EXPECT_EQ(answers.size(), before_eos + 2);  // the EOS round: each watch once more
+  EXPECT_EQ(a->watch_skipped(), 0u);
+  std::map<uint64_t, WatchTracker> replay;
+  std::vector<std::pair<uint64_t, WatchAlert>> want;
+  std::map<uint64_t, int> evaluations;
+  for (const auto& [id, answer] : answers) {
+    ++evaluations[id];
+    if (auto alert = replay[id].observe(answer.text, answer.stream_time_ns, wo.rules))
+      want.emplace_back(id, *alert);
+  }
+  for (auto& [id, tracker] : replay)
+    if (auto alert = tracker.finish(a->memory_end_ns(), wo.rules)) want.emplace_back(id, *alert);
+  EXPECT_GE(evaluations[w1], 6);  // 24 frames in batches of at most 4
+  EXPECT_EQ(evaluations[w1], evaluations[w2]);
+  const auto alerts = recorder_.alerts();
+  ASSERT_EQ(alerts.size(), want.size());
+  for (size_t i = 0; i < alerts.size(); ++i) {
+    EXPECT_EQ(alerts[i].watch_id, want[i].first);
+    EXPECT_EQ(alerts[i].question, alerts[i].watch_id == w1 ? "Is the screen black?"
+                                                           : "What is on screen?");
+    EXPECT_EQ(alerts[i].alert.answer, want[i].second.answer);
+    EXPECT_EQ(alerts[i].alert.previous, want[i].second.previous);
+    EXPECT_EQ(alerts[i].alert.since_ns, want[i].second.since_ns);
+    EXPECT_GE(alerts[i].latency_ns, 0);
+  }
+}
+
+// On a live stream the encoder never waits for a round: one that falls behind is skipped and
+// counted, and the count is reported.
+TEST_F(StreamAnalyzerTest, LiveWatchRoundsThatFallBehindAreSkipped) {
+  auto a = make(/*queue_size=*/2, /*max_new_tokens=*/8);
+  WatchOptions wo;
+  wo.interval_ns = 0;  // a round after every batch
+  a->set_watch_options(wo);
+  for (int i = 0; i < 12; ++i) a->add_watch("Is watch " + std::to_string(i) + " on screen?");
+  for (int i = 0; i < 60; ++i) {
+    a->submit_frame(solid_frame(static_cast<uint8_t>(i * 4), i * kSecond / 10), /*live=*/true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  a->drain();
+  EXPECT_GT(a->watch_skipped(), 0u);
+  const auto reports = recorder_.watch_skipped_reports();
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports.back(), a->watch_skipped());
+  EXPECT_TRUE(std::is_sorted(reports.begin(), reports.end()));
+}
+
+// An asked question goes before the watches: after it is ready, at most the evaluation already
+// under way comes before its answer.
+TEST_F(StreamAnalyzerTest, WatchesNeverDelayQuestions) {
+  auto a = make();
+  for (int i = 0; i < 16; ++i) a->add_watch("Is watch " + std::to_string(i) + " on screen?");
+  feed(*a, 4);
+  // Wait until the watches are being evaluated, then ask.
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (recorder_.watch_answers().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  recorder_.note("asked");
+  const uint64_t id = a->ask("What is on screen?");
+  recorder_.wait_for(1);
+  const auto events = recorder_.events();
+  const auto asked = std::find(events.begin(), events.end(), "asked");
+  const auto answered = std::find(events.begin(), events.end(), "answer " + std::to_string(id));
+  ASSERT_NE(answered, events.end());
+  EXPECT_LE(std::count_if(asked, answered, [](const std::string& e) { return e.rfind("watch", 0) == 0; }),
+            1);
+}
+
+// An unwatched watch is evaluated no more; the others go on.
+TEST_F(StreamAnalyzerTest, UnwatchStopsEvaluations) {
+  auto a = make();
+  const uint64_t keep = a->add_watch("Is the screen black?");
+  const uint64_t gone = a->add_watch("Is snow on screen?");
+  feed(*a, 4);
+  a->drain();
+  EXPECT_TRUE(a->remove_watch(gone));
+  EXPECT_FALSE(a->remove_watch(gone));
+  const size_t seen = recorder_.watch_answers().size();
+  feed(*a, 8, 4);
+  a->drain();
+  ASSERT_TRUE(a->finish_watches());
+  const auto answers = recorder_.watch_answers();
+  ASSERT_GT(answers.size(), seen);
+  for (size_t i = seen; i < answers.size(); ++i) EXPECT_EQ(answers[i].first, keep);
+}
+
+// A watch that cannot be asked is refused at once.
+TEST_F(StreamAnalyzerTest, BadWatchesAreRefused) {
+  auto a = make();
+  EXPECT_THROW(a->add_watch("  "), QuestionError);
+  EXPECT_THROW(a->add_watch(std::string(kMaxQuestionBytes + 1, 'a')), QuestionError);
+  EXPECT_THROW(a->add_watch("Is <image> on?"), QuestionError);
 }

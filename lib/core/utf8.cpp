@@ -1,6 +1,7 @@
 #include "core/utf8.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace llamavid {
 
@@ -76,6 +77,17 @@ std::string excerpt(const std::string& text, size_t max_chars) {
     end += n;
   }
   return make_valid_utf8(text.substr(0, end)) + "...";
+}
+
+bool is_blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
+}
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
 }
 
 }  // namespace llamavid

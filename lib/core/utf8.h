@@ -21,4 +21,9 @@ std::string escape_invalid_utf8(const std::string& s);
 // invalid UTF-8 bytes as U+FFFD: error messages must be valid UTF-8.
 std::string excerpt(const std::string& text, size_t max_chars = 80);
 
+// ASCII white space only (bytes of multi-byte characters are never white space): questions,
+// subtitles and answers are trimmed and tested for blankness with these.
+bool is_blank(const std::string& s);
+std::string trim(const std::string& s);
+
 }  // namespace llamavid

@@ -24,17 +24,6 @@ namespace llamavid {
 
 namespace {
 
-bool is_blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
-}
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 void check_options(const SessionOptions& o) {
   if (o.merge_threshold > 1.0) throw Error("the merge threshold must be at most 1");
   if (o.max_new_tokens < 1) throw Error("max-new-tokens must be at least 1");

@@ -1,19 +1,12 @@
 #include "stream/stream_analyzer.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "core/error_text.h"
 #include "core/utf8.h"
 #include "model/model.h"
 
 namespace llamavid {
-
-namespace {
-
-constexpr int64_t kNoPts = std::numeric_limits<int64_t>::min();
-
-}  // namespace
 
 StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model,
                                const SessionOptions& session_options,
@@ -24,7 +17,8 @@ StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model,
       max_batch_(std::max<size_t>(options.max_batch, 1)),
       max_questions_(std::max<size_t>(options.max_questions, 1)),
       ids_(options.ids ? options.ids : std::make_shared<QuestionIds>()),
-      last_pts_ns_(kNoPts) {}
+      last_pts_ns_(kNoPts),
+      last_round_ns_(kNoPts) {}
 
 StreamAnalyzer::~StreamAnalyzer() {
   stop();
@@ -76,7 +70,7 @@ SubmitResult StreamAnalyzer::submit_frame(FrameCopy frame, bool live) {
     cv_.wait(lock, [&] { return refused() || frames_.size() < queue_size_; });
     if (refused()) return SubmitResult::Cancelled;
   }
-  frames_.push_back(std::move(frame));
+  frames_.push_back({std::move(frame), live, std::chrono::steady_clock::now()});
   ++submitted_;
   ++accepted_;
   lock.unlock();
@@ -171,6 +165,7 @@ void StreamAnalyzer::cancel_locked() {
   ++generation_;
   done_ += frames_.size();
   frames_.clear();
+  round_.clear();  // the memory it was due on is being dropped
 }
 
 void StreamAnalyzer::cancel() {
@@ -194,6 +189,12 @@ void StreamAnalyzer::clear() {
   encoded_ = 0;
   skipped_ = 0;
   last_pts_ns_ = kNoPts;
+  // A new stream: every watch takes a new baseline.
+  for (auto& w : watches_) w.tracker = WatchTracker();
+  round_.clear();
+  last_round_ns_ = kNoPts;
+  round_entries_ = 0;
+  watch_skipped_ = 0;
 }
 
 uint64_t StreamAnalyzer::frames_submitted() const {
@@ -231,7 +232,7 @@ int64_t StreamAnalyzer::memory_end_ns() const { return session_.memory_end_ns();
 void StreamAnalyzer::encoder_loop() {
   // Kept across batches, with the frames' buffers, so that a steady stream allocates nothing
   // here.
-  std::vector<FrameCopy> batch;
+  std::vector<QueuedFrame> batch;
   std::vector<Frame> views;
   batch.reserve(max_batch_);
   views.reserve(max_batch_);
@@ -246,15 +247,15 @@ void StreamAnalyzer::encoder_loop() {
     }
     // Memory entries must not go back in time (a seek back, a looping source): such frames
     // are placed at the newest time seen.
-    for (auto& f : batch) {
-      if (f.pts_ns() < last_pts_ns_) f.set_pts_ns(last_pts_ns_);
-      last_pts_ns_ = f.pts_ns();
+    for (auto& q : batch) {
+      if (q.frame.pts_ns() < last_pts_ns_) q.frame.set_pts_ns(last_pts_ns_);
+      last_pts_ns_ = q.frame.pts_ns();
     }
     lock.unlock();
     cv_.notify_all();  // room in the queue
 
     views.clear();
-    for (const auto& f : batch) views.push_back(f.view());
+    for (const auto& q : batch) views.push_back(q.frame.view());
     std::string failure;
     try {
       session_.add_frames(views);
@@ -267,27 +268,43 @@ void StreamAnalyzer::encoder_loop() {
     lock.lock();
     has_memory_ = has_memory_ || filled;
     // As many spare buffers as frames can be queued and in the batch being copied.
-    for (auto& f : batch)
+    for (auto& q : batch)
       if (spare_buffers_.size() < queue_size_ + max_batch_)
-        spare_buffers_.push_back(f.release_storage());
+        spare_buffers_.push_back(q.frame.release_storage());
     done_ += batch.size();
     encoded_ += batch.size();
+    newest_submitted_ = batch.back().submitted;
+    const uint64_t skipped = filled && !watches_.empty() ? schedule_watch_round_locked() : 0;
     cv_.notify_all();
+    if (skipped > 0 && callbacks_.on_watch_skipped) {
+      const int64_t pts = last_pts_ns_;
+      lock.unlock();
+      callbacks_.on_watch_skipped(skipped, pts);
+      lock.lock();
+    }
+    // Not live: the video may wait, and the round sees the memory it was due on.
+    if (!batch.back().live) cv_.wait(lock, [&] { return stopping_ || !watch_round_busy_locked(); });
   }
 }
 
 void StreamAnalyzer::answer_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
+  // The front question waits for the frames queued before it and for a first frame in memory
+  // (or for being cancelled, or a drain that no frame will come before).
+  const auto question_ready = [&] {
+    if (questions_.empty()) return false;
+    const Question& q = questions_.front();
+    return stopping_ || q.generation < generation_ ||
+           (done_ >= q.barrier && (has_memory_ || draining_ > 0));
+  };
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !questions_.empty(); });
-    if (questions_.empty()) return;  // stopping, nothing left to resolve
-    // The question waits for the frames queued before it and for a first frame in memory (or
-    // for being cancelled, or a drain that no frame will come before).
-    cv_.wait(lock, [&] {
-      const Question& q = questions_.front();
-      return stopping_ || q.generation < generation_ ||
-             (done_ >= q.barrier && (has_memory_ || draining_ > 0));
-    });
+    cv_.wait(lock, [&] { return stopping_ || question_ready() || !round_.empty(); });
+    if (stopping_ && questions_.empty()) return;  // nothing left to resolve
+    if (!question_ready()) {  // a watch, while no asked question can go
+      evaluate_next_watch(lock);
+      cv_.notify_all();
+      continue;
+    }
     Question q = std::move(questions_.front());
     questions_.pop_front();
     const bool cancelled = stopping_ || q.generation < generation_;

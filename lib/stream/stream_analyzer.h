@@ -14,6 +14,11 @@
 // - A question asked while the memory is empty waits for the first frame in memory; it gets
 //   "no frame has been seen yet" only from a drain() (EOS) that finds no frame coming.
 // - submit_frame() never blocks when `live`; when the queue is full the frame is skipped.
+// - Watches (standing questions) are evaluated by the answer worker only when no asked question
+//   is ready, so they never delay one. A round of evaluations is due at each new memory entry and
+//   every WatchOptions::interval_ns of stream time. After frames submitted as live, the encoder
+//   goes on at once and a round still unfinished when the next is due is skipped (counted);
+//   after other frames it waits for the round, so a file's watches see every state of its memory.
 #pragma once
 
 #include <atomic>
@@ -22,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +36,7 @@
 
 #include "stream/question_ids.h"
 #include "stream/session.h"
+#include "stream/watch_rule.h"
 #include "vision/frame.h"
 #include "vision/frame_copy.h"
 
@@ -55,6 +62,20 @@ struct AnalyzerOptions {
   std::shared_ptr<QuestionIds> ids;
 };
 
+struct WatchOptions {
+  int64_t interval_ns = 1000000000;  // a round at least this often, in stream time
+  WatchRules rules;
+};
+
+// An alert of watch `watch_id`, as the host reports it.
+struct WatchEvent {
+  uint64_t watch_id = 0;
+  std::string question;
+  WatchAlert alert;
+  int64_t stream_time_ns = 0;  // the newest frame the evaluation saw (the memory's timeline)
+  int64_t latency_ns = 0;      // from that frame's submission to the alert
+};
+
 struct AnalyzerCallbacks {
   // `latency_ns`: from the question being asked to its answer being complete.
   std::function<void(uint64_t id, const std::string& question, const Answer& answer,
@@ -66,6 +87,17 @@ struct AnalyzerCallbacks {
   std::function<void(uint64_t skipped_total, int64_t pts_ns)> on_skipped;
   // A batch of frames could not be encoded (they are left out of memory).
   std::function<void(const std::string& reason)> on_frame_error;
+  // A watch's answer changed (WatchTracker's rules). Runs on the answer worker, or on the thread
+  // of finish_watches().
+  std::function<void(const WatchEvent& event)> on_alert;
+  // Every evaluation of a watch, before the alert it may fire (for logs and tests).
+  std::function<void(uint64_t watch_id, const std::string& question, const Answer& answer)>
+      on_watch_answer;
+  // Watch evaluations skipped so far (a round fell behind a live stream), at `pts_ns`.
+  std::function<void(uint64_t skipped_total, int64_t pts_ns)> on_watch_skipped;
+  // A watch could not be evaluated (once per watch until it evaluates again).
+  std::function<void(uint64_t watch_id, const std::string& question, const std::string& reason)>
+      on_watch_error;
 };
 
 enum class SubmitResult { Queued, Skipped, Cancelled };
@@ -146,7 +178,22 @@ class StreamAnalyzer {
   void save_memory(const std::string& path) const;
   void load_memory(const std::string& path);
 
+  // Adds a standing question under `id` (a host's id, unique among its questions and watches;
+  // 0: the next question id) and returns the id. Throws QuestionError when the question cannot
+  // be asked (Session::validate, or too long). Its first evaluation is its baseline.
+  uint64_t add_watch(const std::string& question, uint64_t id = 0);
+  // False when no watch has that id.
+  bool remove_watch(uint64_t id);
+  void set_watch_options(const WatchOptions& options);
+  uint64_t watch_skipped() const;  // evaluations skipped in this stream (reset by clear())
+  // At EOS, after drain(): evaluates every watch once more on the whole memory and fires the
+  // changes still waiting for their confirmation (WatchTracker::finish). False when a cancel()
+  // or stop() came meanwhile.
+  bool finish_watches();
+
  private:
+  static constexpr int64_t kNoPts = std::numeric_limits<int64_t>::min();
+
   struct Question {
     uint64_t id = 0;
     std::string text;
@@ -155,9 +202,28 @@ class StreamAnalyzer {
     std::chrono::steady_clock::time_point asked;
   };
 
+  struct QueuedFrame {
+    FrameCopy frame;
+    bool live = false;
+    std::chrono::steady_clock::time_point submitted;
+  };
+  struct Watch {
+    uint64_t id = 0;
+    std::string question;
+    WatchTracker tracker;
+    bool error_reported = false;  // its evaluation failed and that was reported
+  };
+
   void encoder_loop();
   void answer_loop();
   void answer_one(const Question& q, bool cancelled);
+  // stream_watches.cpp. With mutex_ held, after a batch: queues a round when one is due,
+  // counting what the previous one left as skipped; returns the skip total when it skipped
+  // some, else 0.
+  uint64_t schedule_watch_round_locked();
+  bool watch_round_busy_locked() const { return !round_.empty() || evaluating_watch_; }
+  // Evaluates the next watch of the round; `lock` held on entry and exit, released meanwhile.
+  void evaluate_next_watch(std::unique_lock<std::mutex>& lock);
   // Questions left in the queue when no worker will answer them: "cancelled" on this thread.
   void cancel_leftover_questions();
   void cancel_locked();
@@ -170,7 +236,7 @@ class StreamAnalyzer {
   size_t queue_size_;
   size_t max_batch_;
   size_t max_questions_;
-  std::deque<FrameCopy> frames_;
+  std::deque<QueuedFrame> frames_;
   std::vector<std::vector<uint8_t>> spare_buffers_;  // of encoded frames, for copy_frame()
   std::deque<Question> questions_;
   std::shared_ptr<QuestionIds> ids_;
@@ -188,6 +254,16 @@ class StreamAnalyzer {
   bool running_ = false;
   bool stopping_ = false;
   int64_t last_pts_ns_;  // memory entries must not go back in time
+  std::chrono::steady_clock::time_point newest_submitted_;  // of the newest frame encoded
+
+  // Watches: the list, the round due (ids still to evaluate) and when the last one was due.
+  std::vector<Watch> watches_;
+  WatchOptions watch_options_;
+  std::deque<uint64_t> round_;
+  bool evaluating_watch_ = false;
+  int64_t last_round_ns_;       // kNoPts: none yet in this stream
+  uint64_t round_entries_ = 0;  // memory entries at the last round
+  uint64_t watch_skipped_ = 0;
   std::thread encoder_;
   std::thread answerer_;
 };
