@@ -7,7 +7,9 @@
 //   questions.cpp    question intake: signal, events, query_sink, bus messages
 //   video_path.cpp   video pads: sampling frames, segments, flushes, EOS, queries
 //   persistence.cpp  save-memory / load-memory and autosave
+//   watches.cpp      standing questions: signals, the watches property, handing them over
 //   text_output.cpp  text_src
+//   message_json.cpp a message's JSON object (text-format=json; llamavid-ask --json too)
 #pragma once
 
 #include <gst/gst.h>
@@ -22,6 +24,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "core/error_text.h"  // error_text: what messages say of an exception
 #include "core/utf8.h"  // make_valid_utf8: GstStructure strings and text buffers must be UTF-8
@@ -75,6 +79,14 @@ struct SubtitleEnd {
   bool stopping = false;  // PAUSED->READY: the video's EOS waits no more
 };
 
+// A standing question of the element. The element keeps them, so that they are set in any
+// state (NULL too) and outlive the analyzer (a new model gets them all, under the same ids).
+struct ElementWatch {
+  guint64 id = 0;
+  std::string question;
+  bool from_property = false;  // set by the watches property (replaced when it is set again)
+};
+
 struct Private {
   std::mutex settings_mutex;
   Settings settings;
@@ -92,6 +104,7 @@ struct Private {
     std::string text;
   };
   std::vector<EarlyQuestion> asked_in_null;
+  std::vector<ElementWatch> watches;
   std::deque<guint32> upstream_seqnums;  // upstream events seen, to take copies only once
   // A memory loaded before the stream starts is its starting memory: READY->PAUSED keeps it.
   bool keep_memory_at_start = false;
@@ -105,8 +118,10 @@ struct Private {
 
   std::mutex skip_mutex;
   std::chrono::steady_clock::time_point last_skip_report;
-  uint64_t skipped_reported = 0;
+  uint64_t skipped_reported = 0;  // frames and watch evaluations, as last reported
+  uint64_t watch_skipped_reported = 0;
   uint64_t skipped_total = 0;
+  uint64_t watch_skipped_total = 0;
   int64_t last_skipped_ns = 0;
   std::atomic<bool> frame_error_reported{false};
 
@@ -125,6 +140,7 @@ void update_session_options(GstLlamavid* self);
 void post(GstLlamavid* self, GstStructure* s);
 void post_error(GstLlamavid* self, uint64_t id, const std::string& question,
                 const std::string& reason);
+void post_progress(GstLlamavid* self, GstProgressType type, const std::string& text);
 void report_pending_skips(GstLlamavid* self);
 void on_frame_error(GstLlamavid* self, const std::string& reason);
 AnalyzerCallbacks make_callbacks(GstLlamavid* self);
@@ -161,6 +177,18 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query);
 gboolean text_src_event(GstPad* pad, GstObject* parent, GstEvent* event);
 gboolean text_src_query(GstPad* pad, GstObject* parent, GstQuery* query);
 GstIterator* iterate_internal_links(GstPad* pad, GstObject* parent);
+
+// watches.cpp
+// The watch signal: the watch's id, or 0 after a llamavid-error when it cannot be asked.
+guint64 watch_signal(GstLlamavid* self, const gchar* question);
+gboolean unwatch_signal(GstLlamavid* self, guint64 id);
+// The watches property changed: its previous watches go, its new ones come.
+void apply_property_watches(GstLlamavid* self);
+WatchOptions watch_options(GstLlamavid* self);
+// A new analyzer gets every watch (state_mutex held). Those it refuses are dropped from the
+// element and returned as (id, question, reason), for llamavid-error messages once unlocked.
+std::vector<std::tuple<guint64, std::string, std::string>> hand_over_watches_locked(
+    GstLlamavid* self, StreamAnalyzer& analyzer);
 
 // persistence.cpp
 gboolean save_memory_signal(GstLlamavid* self, const gchar* path);

@@ -67,4 +67,17 @@ GType context_mode_get_type() {
   return type;
 }
 
+GType text_format_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(TextFormat::Text), "Each answer's text, one buffer per answer", "text"},
+      {static_cast<gint>(TextFormat::Json),
+       "One JSON object per buffer for each answer, error and alert, with its message's fields",
+       "json"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstLlamavidTextFormat", values));
+  return type;
+}
+
 }  // namespace llamavid::element

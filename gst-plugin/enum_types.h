@@ -13,6 +13,7 @@ namespace llamavid::element {
 GType skip_frames_get_type();
 GType time_markers_get_type();
 GType context_mode_get_type();
+GType text_format_get_type();
 
 // The time-markers enum value of a session option, and back.
 gint time_markers_value(const std::optional<TimeMarkers>& markers);

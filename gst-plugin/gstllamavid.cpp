@@ -112,16 +112,19 @@ bool prepare_analyzer(GstLlamavid* self) {
     if (p->analyzer && p->loaded_model == s.model && p->loaded_device == s.device) return true;
   }
   std::shared_ptr<const Model> model;
+  post_progress(self, GST_PROGRESS_TYPE_START, "Loading the model " + s.model);
   try {
     GST_INFO_OBJECT(self, "loading model '%s' on device '%s'", s.model.c_str(), s.device.c_str());
     model = load_shared_model(s.model, s.device);
   } catch (const std::exception& e) {
+    post_progress(self, GST_PROGRESS_TYPE_ERROR, "Cannot load the model " + s.model);
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
                       ("Cannot load the llamavid model '%s': %s", s.model.c_str(),
                        error_text(e).c_str()),
                       ("model '%s', device '%s'", s.model.c_str(), s.device.c_str()));
     return false;
   }
+  post_progress(self, GST_PROGRESS_TYPE_COMPLETE, "Loaded the model " + s.model);
   std::shared_ptr<StreamAnalyzer> old;
   std::string failure;
   std::vector<std::tuple<guint64, std::string, std::string>> refused;  // of the early questions
@@ -135,6 +138,8 @@ bool prepare_analyzer(GstLlamavid* self) {
     try {
       auto analyzer =
           std::make_shared<StreamAnalyzer>(model, s.session, o, make_callbacks(self));
+      analyzer->set_watch_options(s.watch);
+      refused = hand_over_watches_locked(self, *analyzer);
       old = std::move(p->analyzer);
       p->analyzer = std::move(analyzer);
       p->loaded_model = s.model;
@@ -185,6 +190,7 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
       {
         std::lock_guard<std::mutex> lock(p->skip_mutex);
         p->skipped_reported = p->skipped_total = 0;
+        p->watch_skipped_reported = p->watch_skipped_total = 0;
       }
       p->frame_error_reported = false;
       bool keep_memory;
@@ -323,6 +329,36 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
                              G_TYPE_STRING);
 
   /**
+   * GstLlamavid::watch:
+   * @llamavid: the element
+   * @question: a standing question ("Is the screen black?")
+   *
+   * Adds a standing question, answered against the memory at every new memory entry and at
+   * least every #GstLlamavid:watch-interval of stream time; a llamavid-alert message is posted
+   * when its answer changes (#GstLlamavid:watch-confirm, #GstLlamavid:watch-cooldown). In any
+   * state.
+   *
+   * Returns: the watch id (> 0), or 0 after a llamavid-error when the question cannot be asked
+   */
+  g_signal_new_class_handler("watch", G_TYPE_FROM_CLASS(klass),
+                             static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                             G_CALLBACK(watch_signal), nullptr, nullptr, nullptr, G_TYPE_UINT64, 1,
+                             G_TYPE_STRING);
+  /**
+   * GstLlamavid::unwatch:
+   * @llamavid: the element
+   * @watch_id: an id returned by the watch signal (or of a question of the watches property)
+   *
+   * Removes a standing question; an evaluation of it under way posts no alert afterwards.
+   *
+   * Returns: %FALSE when no watch has that id
+   */
+  g_signal_new_class_handler("unwatch", G_TYPE_FROM_CLASS(klass),
+                             static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                             G_CALLBACK(unwatch_signal), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
+                             1, G_TYPE_UINT64);
+
+  /**
    * GstLlamavid::save-memory:
    * @llamavid: the element
    * @path: the memory file to write
@@ -366,4 +402,5 @@ static void gst_llamavid_class_init(GstLlamavidClass* klass) {
   gst_type_mark_as_plugin_api(skip_frames_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(time_markers_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(context_mode_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(text_format_get_type(), static_cast<GstPluginAPIFlags>(0));
 }

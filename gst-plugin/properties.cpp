@@ -22,7 +22,7 @@ std::string string_or(const GValue* value, const std::string& fallback) {
 }
 
 // What a new value must reach besides the settings.
-enum class Effect { None, Session, QueueSize };
+enum class Effect { None, Session, QueueSize, Watches, WatchOptions };
 
 // One property: its spec, how it is stored in and read from the settings (or, for statistics,
 // from the running analyzer), and what a change must reach.
@@ -33,6 +33,9 @@ struct PropertyRow {
   void (*get_live)(GstLlamavid* self, GValue* value);    // without the settings lock
   Effect effect;
 };
+
+int64_t seconds_to_ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
+double ns_to_seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 uint64_t span_ns(const StreamAnalyzer& a) {
   const int64_t span = a.memory_frames() ? a.memory_end_ns() - a.memory_start_ns() : 0;
@@ -180,14 +183,12 @@ const PropertyRow kProperties[] = {
            "Seconds of stream, back from the newest frame, whose memory entries get context "
            "tokens from each question in the hybrid context mode (older ones keep their "
            "standing tokens in the prefilled prompt)",
-           0.0, 1e9, static_cast<double>(SessionOptions{}.hybrid_window_ns) / 1e9, kPlaying);
+           0.0, 1e9, ns_to_seconds(SessionOptions{}.hybrid_window_ns), kPlaying);
      },
      [](Settings& s, const GValue* v) {
-       s.session.hybrid_window_ns = static_cast<int64_t>(std::llround(g_value_get_double(v) * 1e9));
+       s.session.hybrid_window_ns = seconds_to_ns(g_value_get_double(v));
      },
-     [](const Settings& s, GValue* v) {
-       g_value_set_double(v, static_cast<double>(s.session.hybrid_window_ns) / 1e9);
-     },
+     [](const Settings& s, GValue* v) { g_value_set_double(v, ns_to_seconds(s.session.hybrid_window_ns)); },
      nullptr, Effect::Session},
     {[] {
        return g_param_spec_string(
@@ -274,6 +275,76 @@ const PropertyRow kProperties[] = {
      [](Settings& s, const GValue* v) { s.autosave_interval = g_value_get_uint(v); },
      [](const Settings& s, GValue* v) { g_value_set_uint(v, s.autosave_interval); }, nullptr,
      Effect::None},
+    {[] {
+       return gst_param_spec_array(
+           "watches", "Watches",
+           "Standing questions, answered as the stream advances; a llamavid-alert is posted "
+           "when an answer changes. Setting it replaces the watches it set before (those of the "
+           "watch signal stay)",
+           g_param_spec_string("question", "Question", "A standing question", "", kRw), kPlaying);
+     },
+     [](Settings& s, const GValue* v) {
+       s.watches.clear();
+       for (guint i = 0; i < gst_value_array_get_size(v); ++i) {
+         const GValue* item = gst_value_array_get_value(v, i);
+         if (G_VALUE_HOLDS_STRING(item) && g_value_get_string(item))
+           s.watches.emplace_back(g_value_get_string(item));
+       }
+     },
+     [](const Settings& s, GValue* v) {
+       for (const auto& question : s.watches) {
+         GValue item = G_VALUE_INIT;
+         g_value_init(&item, G_TYPE_STRING);
+         g_value_set_string(&item, question.c_str());
+         gst_value_array_append_and_take_value(v, &item);
+       }
+     },
+     nullptr, Effect::Watches},
+    {[] {
+       return g_param_spec_double(
+           "watch-interval", "Watch interval",
+           "Seconds of stream time between two evaluations of the watches when no new memory "
+           "entry comes (every new entry is evaluated too)",
+           0.0, 1e9, ns_to_seconds(WatchOptions{}.interval_ns), kPlaying);
+     },
+     [](Settings& s, const GValue* v) { s.watch.interval_ns = seconds_to_ns(g_value_get_double(v)); },
+     [](const Settings& s, GValue* v) { g_value_set_double(v, ns_to_seconds(s.watch.interval_ns)); },
+     nullptr, Effect::WatchOptions},
+    {[] {
+       return g_param_spec_uint(
+           "watch-confirm", "Watch confirm",
+           "Consecutive evaluations a watch's changed answer must hold before it alerts", 1,
+           G_MAXINT, WatchRules{}.confirm, kPlaying);
+     },
+     [](Settings& s, const GValue* v) { s.watch.rules.confirm = g_value_get_uint(v); },
+     [](const Settings& s, GValue* v) { g_value_set_uint(v, s.watch.rules.confirm); }, nullptr,
+     Effect::WatchOptions},
+    {[] {
+       return g_param_spec_double(
+           "watch-cooldown", "Watch cooldown",
+           "Seconds of stream time after a watch's alert before it may alert again (a change "
+           "meanwhile alerts once the cooldown is over, if it still holds)",
+           0.0, 1e9, ns_to_seconds(WatchRules{}.cooldown_ns), kPlaying);
+     },
+     [](Settings& s, const GValue* v) {
+       s.watch.rules.cooldown_ns = seconds_to_ns(g_value_get_double(v));
+     },
+     [](const Settings& s, GValue* v) {
+       g_value_set_double(v, ns_to_seconds(s.watch.rules.cooldown_ns));
+     },
+     nullptr, Effect::WatchOptions},
+    {[] {
+       return g_param_spec_enum(
+           "text-format", "Text format",
+           "What text_src carries: text (each answer's text) or json (one JSON object per "
+           "answer, error and alert, with the fields of its message)",
+           text_format_get_type(), static_cast<gint>(kDefaultTextFormat), kPlaying);
+     },
+     [](Settings& s, const GValue* v) {
+       s.text_format = static_cast<TextFormat>(g_value_get_enum(v));
+     },
+     [](const Settings& s, GValue* v) { g_value_set_enum(v, static_cast<gint>(s.text_format)); },
+     nullptr, Effect::None},
 };
 
 constexpr guint kPropertyCount = G_N_ELEMENTS(kProperties);
@@ -308,6 +379,12 @@ void set_property(GObject* object, guint prop_id, const GValue* value, GParamSpe
       break;
     case Effect::QueueSize:
       if (auto a = current_analyzer(self)) a->set_queue_size(queue_size);
+      break;
+    case Effect::Watches:
+      apply_property_watches(self);
+      break;
+    case Effect::WatchOptions:
+      if (auto a = current_analyzer(self)) a->set_watch_options(watch_options(self));
       break;
     case Effect::None:
       break;

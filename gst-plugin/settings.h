@@ -6,17 +6,21 @@
 #include <glib.h>
 
 #include <string>
+#include <vector>
 
 #include "stream/session.h"
+#include "stream/stream_analyzer.h"
 
 namespace llamavid::element {
 
 enum class SkipFrames { Auto, Never, Always };
+enum class TextFormat { Text, Json };
 
 constexpr double kDefaultSampleFps = 1.0;
 constexpr guint kDefaultQueueSize = 8;
 constexpr guint kDefaultAutosaveInterval = 60;
 constexpr SkipFrames kDefaultSkipFrames = SkipFrames::Auto;
+constexpr TextFormat kDefaultTextFormat = TextFormat::Text;
 
 // Property values, behind Private::settings_mutex.
 struct Settings {
@@ -30,6 +34,9 @@ struct Settings {
   SkipFrames skip_frames = kDefaultSkipFrames;
   std::string autosave_path;  // empty: no autosave
   guint autosave_interval = kDefaultAutosaveInterval;  // seconds of stream time
+  TextFormat text_format = kDefaultTextFormat;
+  std::vector<std::string> watches;  // the `watches` property's questions (watches.cpp)
+  WatchOptions watch;                 // watch-interval, watch-confirm, watch-cooldown
   SessionOptions session;  // max-new-tokens ... max-memory-bytes
 };
 

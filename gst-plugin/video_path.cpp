@@ -52,6 +52,8 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
   if (!analyzer) return GST_FLOW_FLUSHING;
   const bool live = frames_are_live(self);
   const int64_t pts_ns = memory_time(self, static_cast<int64_t>(stream_time));
+  GST_DEBUG_OBJECT(self, "sampled frame at %" GST_TIME_FORMAT "%s", GST_TIME_ARGS(stream_time),
+                   live ? " (live)" : "");
   if (live && analyzer->skip_if_full(pts_ns)) return GST_FLOW_OK;
 
   Frame frame;
@@ -88,7 +90,8 @@ GstFlowReturn sample_frame(GstLlamavid* self, GstBuffer* buffer, GstClockTime st
   return GST_FLOW_OK;
 }
 
-// EOS: answers every pending question (and ask-at-eos), pushes them and EOS on text_src, then
+// EOS: answers every pending question (and ask-at-eos) and evaluates the watches a last time,
+// pushes the answers (and alerts) and EOS on text_src, then
 // lets EOS go on downstream. A flush while the answers come ends the wait and drops the EOS.
 gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
   std::string at_eos;
@@ -100,7 +103,11 @@ gboolean handle_eos(GstLlamavid* self, GstPad* pad, GstEvent* event) {
   // Subtitles still waiting for a later frame join the memory once every frame and every cue is
   // in, before the question asked at EOS.
   wait_for_subtitle_end(self, pad);
-  if (analyzer && analyzer->drain()) analyzer->flush_subtitles();
+  // The watches' last round sees that whole memory; a change waiting for its confirmation fires.
+  if (analyzer && analyzer->drain()) {
+    analyzer->flush_subtitles();
+    analyzer->finish_watches();
+  }
   if (!at_eos.empty()) ask(self, at_eos, 0);
   if (analyzer && !analyzer->drain() && GST_PAD_IS_FLUSHING(pad)) {
     GST_DEBUG_OBJECT(self, "flushed while answering at EOS: EOS dropped");

@@ -152,6 +152,40 @@ std::vector<GstClockTime> PadRecorder::buffer_pts() {
   return pts_;
 }
 
+void expect_real_time(GstElement* sink, guint64 min_rendered) {
+  GstStructure* stats = nullptr;
+  g_object_get(sink, "stats", &stats, nullptr);
+  guint64 rendered = 0, dropped = 0;
+  gst_structure_get_uint64(stats, "rendered", &rendered);
+  gst_structure_get_uint64(stats, "dropped", &dropped);
+  gst_structure_free(stats);
+  EXPECT_EQ(dropped, 0u) << "late buffers at the synced sink";
+  EXPECT_GE(rendered, min_rendered);
+}
+
+DebugLog::DebugLog(GstDebugLevel level) {
+  gst_debug_set_threshold_for_name("llamavid", level);
+  gst_debug_add_log_function(&DebugLog::log, this, nullptr);
+}
+
+DebugLog::~DebugLog() {
+  gst_debug_remove_log_function_by_data(this);
+  gst_debug_set_threshold_for_name("llamavid", GST_LEVEL_NONE);
+}
+
+std::vector<std::string> DebugLog::lines() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lines_;
+}
+
+void DebugLog::log(GstDebugCategory* category, GstDebugLevel, const gchar*, const gchar*, gint,
+                   GObject*, GstDebugMessage* message, gpointer data) {
+  if (g_strcmp0(gst_debug_category_get_name(category), "llamavid") != 0) return;
+  auto* self = static_cast<DebugLog*>(data);
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  self->lines_.emplace_back(gst_debug_message_get(message));
+}
+
 ElementHarness::ElementHarness(Properties props, const char* caps) {
   element = gst_element_factory_make("llamavid", "llamavid0");
   EXPECT_NE(element, nullptr) << "the llamavid plugin was not found";

@@ -38,6 +38,9 @@ std::string string_field(GstMessage* message, const char* name);
 // Result messages already on the bus, without waiting.
 std::vector<GstMessage*> pending_results(GstBus* bus);
 
+// A synced sink (basesink) rendered at least `min_rendered` buffers and dropped none as late.
+void expect_real_time(GstElement* sink, guint64 min_rendered);
+
 // Bytes the heap has handed out and not had back: the leak measure of the load and state-cycle
 // tests. Resident size is none: glibc gives each new thread an arena whose freed pages stay
 // resident, and a sanitizer's allocator holds freed memory in quarantine.
@@ -62,6 +65,24 @@ class PadRecorder {
   std::mutex mutex_;
   std::vector<std::string> items_;
   std::vector<GstClockTime> pts_;
+};
+
+// Captures what the llamavid debug category logs up to `level` while it lives (the category's
+// threshold is set to it, and back to none at the end).
+class DebugLog {
+ public:
+  explicit DebugLog(GstDebugLevel level = GST_LEVEL_DEBUG);
+  ~DebugLog();
+  DebugLog(const DebugLog&) = delete;
+  DebugLog& operator=(const DebugLog&) = delete;
+  std::vector<std::string> lines();
+
+ private:
+  static void log(GstDebugCategory* category, GstDebugLevel level, const gchar* file,
+                  const gchar* function, gint line, GObject* object, GstDebugMessage* message,
+                  gpointer data);
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
 };
 
 // A llamavid element (tiny model, CPU, short answers) in a GstHarness: `video` drives sink/src,

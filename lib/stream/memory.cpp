@@ -90,7 +90,8 @@ bool TokenMemory::attach_subtitle(int64_t end_ns, const std::string& text) {
   e.subtitle = join_subtitles(e.subtitle, text);
   e.version = next_version_++;
   bytes_ += entry_bytes(e);
-  enforce_budget();
+  MemoryChange change;  // not logged: a host learns of thinning from the frames
+  enforce_budget(change);
   return true;
 }
 
@@ -103,12 +104,15 @@ MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {
   return m;
 }
 
-void TokenMemory::append(MemoryEntry entry) {
+MemoryChange TokenMemory::append(MemoryEntry entry) {
   if (!entries_.empty() && entry.start_ns < entries_.back().start_ns)
     throw Error("memory: entries must arrive in stream order");
   if (entry.signature.defined())
     entry.signature = entry.signature.to(torch::kCPU, torch::kFloat32).contiguous();
-  if (!alike(entry)) {
+  MemoryChange change;
+  change.similarity = similarity(entry);
+  change.merged = budget_.merge_threshold > 0.0 && change.similarity >= budget_.merge_threshold;
+  if (!change.merged) {
     for (torch::Tensor* t : {&entry.features, &entry.context, &entry.content, &entry.signature})
       *t = own(*t);
     entry.version = next_version_++;
@@ -129,7 +133,8 @@ void TokenMemory::append(MemoryEntry entry) {
     last.version = next_version_++;
     bytes_ += entry_bytes(last);
   }
-  enforce_budget();
+  enforce_budget(change);
+  return change;
 }
 
 void TokenMemory::clear() {
@@ -137,36 +142,47 @@ void TokenMemory::clear() {
   bytes_ = 0;
 }
 
-void TokenMemory::set_budget(MemoryBudget budget) {
+MemoryChange TokenMemory::set_budget(MemoryBudget budget) {
   budget_ = budget;
-  enforce_budget();
+  MemoryChange change;
+  enforce_budget(change);
+  return change;
 }
 
-void TokenMemory::enforce_budget() {
-  while (budget_.max_entries > 0 && size() > budget_.max_entries) thin();
+void TokenMemory::enforce_budget(MemoryChange& change) {
+  while (budget_.max_entries > 0 && size() > budget_.max_entries) {
+    thin();
+    ++change.thinnings;
+  }
   if (budget_.max_bytes <= 0 || bytes_ <= budget_.max_bytes) return;
-  drop_oldest_features();
-  while (bytes_ > budget_.max_bytes && size() > 1) thin();
+  change.features_dropped += drop_oldest_features();
+  while (bytes_ > budget_.max_bytes && size() > 1) {
+    thin();
+    ++change.thinnings;
+  }
 }
 
 // Features are the bulk of an entry and only refine its context token, so they go first,
 // oldest first (the distant past is also what thinning coarsens).
-void TokenMemory::drop_oldest_features() {
+int64_t TokenMemory::drop_oldest_features() {
+  int64_t dropped = 0;
   for (MemoryEntry& e : entries_) {
-    if (bytes_ <= budget_.max_bytes) return;
+    if (bytes_ <= budget_.max_bytes) break;
     if (!e.features.defined()) continue;
     bytes_ -= tensor_bytes(e.features);
     e.features = torch::Tensor();
     e.version = next_version_++;
+    ++dropped;
   }
+  return dropped;
 }
 
-bool TokenMemory::alike(const MemoryEntry& entry) const {
-  if (budget_.merge_threshold <= 0.0 || entries_.empty()) return false;
+double TokenMemory::similarity(const MemoryEntry& entry) const {
+  if (budget_.merge_threshold <= 0.0 || entries_.empty()) return -1.0;
   const torch::Tensor& a = entries_.back().signature;
   const torch::Tensor& b = entry.signature;
-  if (!a.defined() || !b.defined() || a.numel() != b.numel()) return false;
-  return cosine(a, b) >= budget_.merge_threshold;
+  if (!a.defined() || !b.defined() || a.numel() != b.numel()) return -1.0;
+  return cosine(a, b);
 }
 
 // Merges the oldest half pairwise: one large step that frees a quarter of the budget, so the

@@ -55,6 +55,14 @@ struct MemoryBudget {
   int64_t max_bytes = 0;
 };
 
+// What one append() or set_budget() did, for a host's log.
+struct MemoryChange {
+  bool merged = false;            // the frame merged into the newest entry
+  double similarity = -1.0;       // its cosine to the newest entry's (-1: not compared)
+  int thinnings = 0;              // times the oldest half was merged pairwise
+  int64_t features_dropped = 0;   // entries whose features the byte cap took
+};
+
 class TokenMemory {
  public:
   explicit TokenMemory(MemoryBudget budget = {}) : budget_(budget) {}
@@ -65,13 +73,13 @@ class TokenMemory {
   // copied only when the entry is added. A merge updates the newest entry in place while the
   // memory is its only holder, so a frame that merges allocates no tensor storage; an entry
   // someone else holds (an answer's snapshot) is replaced instead, never changed under them.
-  void append(MemoryEntry entry);
+  MemoryChange append(MemoryEntry entry);
   // Adds subtitle text ending at `end_ns` to the last entry that starts before then (LLaMA-VID
   // attaches a subtitle to the last frame before its end), or to the first entry when none
   // does. false, changing nothing, when the memory is empty.
   bool attach_subtitle(int64_t end_ns, const std::string& text);
   void clear();
-  void set_budget(MemoryBudget budget);
+  MemoryChange set_budget(MemoryBudget budget);
 
   const std::vector<MemoryEntry>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
@@ -82,10 +90,12 @@ class TokenMemory {
   int64_t bytes() const { return bytes_; }
 
  private:
-  bool alike(const MemoryEntry& entry) const;
-  void enforce_budget();
+  // The cosine of `entry`'s signature to the newest entry's, or -1 when not compared (merging
+  // off, empty memory, no signatures).
+  double similarity(const MemoryEntry& entry) const;
+  void enforce_budget(MemoryChange& change);
   void thin();
-  void drop_oldest_features();
+  int64_t drop_oldest_features();
 
   MemoryBudget budget_;
   std::vector<MemoryEntry> entries_;

@@ -1,6 +1,7 @@
 #include "stream/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 
@@ -50,6 +51,20 @@ class TruncateOnExit {
 
 struct Session::Impl {
   std::shared_ptr<const Model> model;
+  LogSink log;  // set before use (set_log), then only read
+
+  void note(LogLevel level, const std::string& text) const {
+    if (log) log(level, text);
+  }
+  void note_change(const MemoryChange& c) const {
+    if (c.thinnings > 0)
+      note(LogLevel::Event, "memory thinned " + std::to_string(c.thinnings) + " time(s): " +
+                                std::to_string(memory.size()) + " entries left");
+    if (c.features_dropped > 0)
+      note(LogLevel::Event, "byte budget: features of " + std::to_string(c.features_dropped) +
+                                " entries dropped (" + std::to_string(memory.bytes()) +
+                                " bytes held)");
+  }
   // Ingest state (add_frames only): the standing prompt's ids for the Q-Former [1, L] and their
   // mask, made again when the option changes, and the preprocessed batch, kept so that a batch
   // allocates no input buffer.
@@ -77,6 +92,7 @@ struct Session::Impl {
   TokenMemory memory;
   uint64_t prefix_epoch = 0;     // changes with the options the prefix depends on
   int64_t cache_positions = 0;   // KV cache positions the byte budget allows (standing)
+  MemoryBudget budget;           // the memory's, as last planned
   int64_t template_positions = 0;  // prompt tokens of the template without question or entries
   // Subtitles waiting for a frame at or after their end (add_subtitle), in arrival order.
   struct PendingSubtitle {
@@ -174,8 +190,17 @@ struct Session::Impl {
     SessionOptions resolved = options;
     resolved.context_mode = mode();
     const MemoryPlan plan = plan_memory(footprint(), resolved);
-    memory.set_budget(plan.memory);
+    note_change(memory.set_budget(plan.memory));
     cache_positions = plan.cache_positions;
+    budget = plan.memory;
+    note_budget();
+  }
+
+  void note_budget() const {
+    note(LogLevel::Event, "budget: " + std::string(context_mode_name(mode())) + " mode, at most " +
+                              std::to_string(budget.max_entries) + " entries, " +
+                              std::to_string(budget.max_bytes) + " bytes, " +
+                              std::to_string(cache_positions) + " KV cache positions");
   }
 
   // What an answer or a prefix extension works from, taken under mutex.
@@ -283,6 +308,7 @@ Session::~Session() = default;
 void Session::add_frames(const std::vector<Frame>& frames) {
   if (frames.empty()) return;
   const Model& m = *impl_->model;
+  const auto started = std::chrono::steady_clock::now();
   torch::InferenceMode guard;
   // Preprocess straight into the batch: no per-frame RGB copy, tensor or stack. The input
   // buffer is kept between batches (add_frames is not reentrant).
@@ -306,6 +332,7 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   torch::Tensor signatures = features.mean(1).to(torch::kCPU, torch::kFloat32);  // [B, Cv]
 
   ContextMode mode;
+  std::vector<std::pair<LogLevel, std::string>> notes;  // logged once unlocked
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     mode = impl_->mode();
@@ -318,11 +345,38 @@ void Session::add_frames(const std::vector<Frame>& frames) {
       e.content = content[b];
       e.context = context[b];
       e.signature = signatures[b];
-      impl_->memory.append(std::move(e));
+      const MemoryChange c = impl_->memory.append(std::move(e));
+      if (impl_->log) {
+        const std::string at = "frame at " + log_seconds(frames[i].pts_ns) + ": ";
+        notes.emplace_back(LogLevel::Event,
+                           at + (c.merged ? "merged into the newest entry" : "new entry") + " (" +
+                               std::to_string(impl_->memory.size()) + " entries)");
+        if (c.similarity > -1.0)
+          notes.emplace_back(LogLevel::Detail, at + "similarity to the newest entry " +
+                                                   std::to_string(c.similarity));
+        impl_->note_change(c);
+      }
     }
     impl_->attach_subtitles(frames.back().pts_ns, /*all=*/false);
   }
+  if (impl_->log) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    notes.emplace_back(LogLevel::Detail, "batch of " + std::to_string(frames.size()) +
+                                             " frame(s) encoded in " + std::to_string(ms) + " ms");
+  }
+  for (const auto& [level, text] : notes) impl_->note(level, text);
   impl_->extend_prefix_if_free(mode);
+}
+
+void Session::set_log(LogSink sink) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->log = std::move(sink);
+  const Model& m = *impl_->model;
+  impl_->note(LogLevel::Event, "model " + m.directory() + " on " + m.device().str() + " (" +
+                                   c10::toString(m.dtype()) + ")");
+  impl_->note_budget();  // the plan made before there was a log
 }
 
 void Session::add_subtitle(int64_t start_ns, int64_t end_ns, const std::string& raw) {
@@ -394,8 +448,19 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
     mode = impl_->mode();
   }
   torch::InferenceMode guard;
-  return mode == ContextMode::Exact ? impl_->exact_answer(question, keep_tensors, abort)
-                                     : impl_->prefixed_answer(question, keep_tensors, abort);
+  const auto started = std::chrono::steady_clock::now();
+  Answer a = mode == ContextMode::Exact ? impl_->exact_answer(question, keep_tensors, abort)
+                                        : impl_->prefixed_answer(question, keep_tensors, abort);
+  if (impl_->log) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    impl_->note(LogLevel::Event, "answered in " + std::to_string(ms) + " ms (" +
+                                     context_mode_name(mode) + " mode, " +
+                                     std::to_string(a.frames) + " entries, " +
+                                     std::to_string(a.ids.size()) + " tokens)");
+  }
+  return a;
 }
 
 torch::Tensor Session::Impl::guided_contexts(const std::vector<MemoryEntry>& entries,

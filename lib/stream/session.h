@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "text/prompt.h"
 #include "vision/frame.h"
 
@@ -85,6 +86,12 @@ class Session {
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
+
+  // Where the session tells what it does (each frame's fate, thinning, budget decisions,
+  // answers with their timing). Set before frames and questions come; the sink runs on the
+  // thread of the call that logs, possibly with the session's lock held, so it must not call
+  // back into the session.
+  void set_log(LogSink sink);
 
   // Encodes frames (in stream order, as one batch) into memory entries.
   void add_frames(const std::vector<Frame>& frames);

@@ -18,7 +18,9 @@ StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model,
       max_questions_(std::max<size_t>(options.max_questions, 1)),
       ids_(options.ids ? options.ids : std::make_shared<QuestionIds>()),
       last_pts_ns_(kNoPts),
-      last_round_ns_(kNoPts) {}
+      last_round_ns_(kNoPts) {
+  if (callbacks_.on_log) session_.set_log(callbacks_.on_log);
+}
 
 StreamAnalyzer::~StreamAnalyzer() {
   stop();
@@ -241,7 +243,11 @@ void StreamAnalyzer::encoder_loop() {
     cv_.wait(lock, [&] { return stopping_ || !frames_.empty(); });
     if (stopping_) return;  // stop() has dropped the queue
     batch.clear();
-    while (!frames_.empty() && batch.size() < max_batch_) {
+    // With watches, frames not live go one a batch, so that a round can follow every new entry
+    // (a file's watches see each state of its memory); live frames batch as they come.
+    const size_t take =
+        !watches_.empty() && !frames_.front().live && questions_.empty() ? 1 : max_batch_;
+    while (!frames_.empty() && batch.size() < take) {
       batch.push_back(std::move(frames_.front()));
       frames_.pop_front();
     }
@@ -282,8 +288,12 @@ void StreamAnalyzer::encoder_loop() {
       callbacks_.on_watch_skipped(skipped, pts);
       lock.lock();
     }
-    // Not live: the video may wait, and the round sees the memory it was due on.
-    if (!batch.back().live) cv_.wait(lock, [&] { return stopping_ || !watch_round_busy_locked(); });
+    // Not live: the video may wait, and the round sees the memory it was due on; but a question
+    // asked meanwhile never waits for watches (the round's rest is skipped if the next is due).
+    if (!batch.back().live)
+      cv_.wait(lock, [&] {
+        return stopping_ || !watch_round_busy_locked() || !questions_.empty();
+      });
   }
 }
 
@@ -298,9 +308,13 @@ void StreamAnalyzer::answer_loop() {
            (done_ >= q.barrier && (has_memory_ || draining_ > 0));
   };
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || question_ready() || !round_.empty(); });
+    // A watch only while no question is queued: one waiting for its frames leaves the CPU to
+    // the encoder.
+    cv_.wait(lock, [&] {
+      return stopping_ || question_ready() || (!round_.empty() && questions_.empty());
+    });
     if (stopping_ && questions_.empty()) return;  // nothing left to resolve
-    if (!question_ready()) {  // a watch, while no asked question can go
+    if (!question_ready()) {
       evaluate_next_watch(lock);
       cv_.notify_all();
       continue;

@@ -15,10 +15,12 @@
 //   "no frame has been seen yet" only from a drain() (EOS) that finds no frame coming.
 // - submit_frame() never blocks when `live`; when the queue is full the frame is skipped.
 // - Watches (standing questions) are evaluated by the answer worker only when no asked question
-//   is ready, so they never delay one. A round of evaluations is due at each new memory entry and
+//   is queued, so they never delay one. A round of evaluations is due at each new memory entry and
 //   every WatchOptions::interval_ns of stream time. After frames submitted as live, the encoder
 //   goes on at once and a round still unfinished when the next is due is skipped (counted);
-//   after other frames it waits for the round, so a file's watches see every state of its memory.
+//   other frames are encoded one at a time while there are watches, and the encoder waits for
+//   each round, so a file's watches see every state of its memory (unless a question is queued:
+//   then nothing waits for the watches).
 #pragma once
 
 #include <atomic>
@@ -98,6 +100,8 @@ struct AnalyzerCallbacks {
   // A watch could not be evaluated (once per watch until it evaluates again).
   std::function<void(uint64_t watch_id, const std::string& question, const std::string& reason)>
       on_watch_error;
+  // The session's log (Session::set_log).
+  LogSink on_log;
 };
 
 enum class SubmitResult { Queued, Skipped, Cancelled };
