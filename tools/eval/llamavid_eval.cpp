@@ -4,6 +4,7 @@
 //   llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length SECONDS]
 //                 [--max-length SECONDS] [--questions N] [--threads N] [--json FILE]
 //                 [--check CATEGORY=FRACTION,...] [--context-mode standing|exact|hybrid|auto|both]
+//                 [--phrasings training|held-out]
 //
 // Each stream's sampled frames are rendered by GStreamer (videotestsrc, at frame sizes and
 // sampling rates that include ones never trained on) and pushed, stamped with their stream time,
@@ -52,16 +53,39 @@ struct Options {
   std::vector<std::string> modes = {"standing", "exact"};
   std::string json;
   std::map<std::string, double> check;
+  PhrasingSet phrasings = PhrasingSet::Training;
 };
 
 const char* kUsage =
     "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
     "                     [--max-length S] [--questions N] [--threads N]\n"
     "                     [--context-mode standing|exact|hybrid|auto|both]\n"
-    "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n";
+    "                     [--phrasings training|held-out]\n"
+    "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n"
+    "\n"
+    "Measures a model on held-out streams of the synthetic broadcast world, played through the\n"
+    "llamavid element, and prints the share of right answers per question category.\n"
+    "\n"
+    "  --model DIR        model directory (default: the element's default model)\n"
+    "  --seed S           seed of the streams and questions (default 1; training never uses\n"
+    "                     these streams)\n"
+    "  --streams N        streams evaluated (default 10)\n"
+    "  --min-length S     shortest stream, seconds (default 600)\n"
+    "  --max-length S     longest stream, seconds (default 10800); lengths spread\n"
+    "                     log-uniformly between the two\n"
+    "  --questions N      questions per stream, the categories in turn (default 50)\n"
+    "  --threads N        libtorch threads (default 1)\n"
+    "  --context-mode M   standing, exact, hybrid, auto, or both (standing and exact side by\n"
+    "                     side, the default)\n"
+    "  --phrasings P      training (default): the wordings trained on; held-out: the\n"
+    "                     wordings training never saw\n"
+    "  --json FILE        writes every question, answer and grade as JSON lines\n"
+    "  --check LIST       CATEGORY=FRACTION,...: exits 1 when a category of the first mode\n"
+    "                     scores below its fraction (default: no check)\n"
+    "  -h, --help         this help\n";
 
 const CliSpec kSpec = {{"model", "seed", "streams", "min-length", "max-length", "questions",
-                        "threads", "json", "context-mode", "check"},
+                        "threads", "json", "context-mode", "check", "phrasings"},
                        {},
                        {}};
 
@@ -88,6 +112,11 @@ Options parse(const CliArgs& args) {
     else
       throw UsageError("--context-mode must be standing, exact, hybrid, auto or both, not '" + v + "'");
   }
+  const std::string p = args.value("phrasings", "training");
+  if (p == "held-out")
+    o.phrasings = PhrasingSet::HeldOut;
+  else if (p != "training")
+    throw UsageError("--phrasings must be training or held-out, not '" + p + "'");
   const std::string v = args.value("check");
   size_t start = 0;
   while (start < v.size()) {
@@ -231,7 +260,7 @@ int run(const CliArgs& args) {
     for (int64_t q = 0; q < o.questions; ++q) {
       Question question;
       if (!make_question(rng, static_cast<Category>(q % kNumCategories), stream, interval,
-                         question))
+                         question, o.phrasings))
         continue;
       questions.push_back(question);
       texts.push_back(question.text);

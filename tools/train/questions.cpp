@@ -1,9 +1,12 @@
 #include "questions.h"
 
 #include <algorithm>
+#include <set>
 #include <cctype>
 #include <cmath>
 #include <map>
+
+#include "phrasings.h"
 
 namespace llamavid::world {
 
@@ -12,26 +15,28 @@ namespace {
 constexpr int64_t kNs = 1000000000;  // per second
 
 const char* const kCategoryNames[kNumCategories] = {
-    "now", "at", "order", "presence", "first", "last", "duration", "count", "describe",
+    "now", "on-screen", "at", "order", "presence", "first", "last", "duration", "count", "describe",
     "off-topic"};
-
-// Questions about anything but the screen, answered with kOffTopicAnswer.
-const std::vector<std::string>& off_topic_questions() {
-  static const std::vector<std::string> q = {
-      "Who is the president?", "What is the weather like today?", "Tell me a joke.",
-      "What is the capital of France?", "How do I cook pasta?", "What is two plus two?",
-      "Who won the football match?", "What is your name?", "Write a poem about the sea.",
-      "What time is it in Tokyo?", "Can you translate hello into German?",
-      "What is the meaning of life?",
-  };
-  return q;
-}
 
 int64_t pick(std::mt19937_64& rng, int64_t n) {
   return std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
 }
 
+// One of the phrasings of `category` in `set` for `form`, filled in.
+std::string worded(std::mt19937_64& rng, Category category, PhrasingSet set, Form form,
+                   const std::string& x, const std::string& t = "", const std::string& u = "") {
+  const auto& options = phrasings(category, set, form);
+  return fill(options[pick(rng, static_cast<int64_t>(options.size()))], x, t, u);
+}
+
+
 const std::string& label(int64_t cls) { return pattern_classes()[cls].label; }
+
+// Classes that fill the whole screen with one colour: "Is the screen black?" asks about them.
+bool is_colour_class(int64_t cls) {
+  static const std::set<std::string> colours = {"black", "white", "red", "green", "blue"};
+  return colours.count(label(cls)) > 0;
+}
 
 // Segment indices of each class, in time order.
 std::map<int64_t, std::vector<int64_t>> occurrences(const Stream& stream) {
@@ -88,7 +93,7 @@ bool category_from_name(const std::string& name, Category& out) {
 }
 
 bool make_question(std::mt19937_64& rng, Category category, const Stream& stream,
-                   double interval_s, Question& out) {
+                   double interval_s, Question& out, PhrasingSet set) {
   if (stream.segments.empty()) return false;
   const std::vector<SampledSpan> spans = sampled_spans(stream, interval_s);
   if (spans.empty()) return false;
@@ -99,14 +104,34 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
   out.category = category;
   switch (category) {
     case Category::Now:
-      out.text = pick(rng, 2) ? "What is on screen?" : "What is on screen now?";
+      out.text = worded(rng, category, set, Form::Plain, "");
       out.answer = label(stream.segments[spans.back().segment].cls);
       return true;
+    case Category::OnScreen: {
+      // Half yes; of the noes, half name a class the stream showed earlier, so the answer is
+      // about the newest frame, not about the whole memory.
+      const int64_t now = stream.segments[spans.back().segment].cls;
+      int64_t cls = now;
+      if (pick(rng, 2)) {
+        std::vector<int64_t> earlier;
+        for (const auto& s : spans)
+          if (stream.segments[s.segment].cls != now) earlier.push_back(stream.segments[s.segment].cls);
+        if (!earlier.empty() && pick(rng, 2))
+          cls = earlier[pick(rng, static_cast<int64_t>(earlier.size()))];
+        else
+          while (cls == now) cls = pick(rng, num_classes());
+      }
+      const Form form = is_colour_class(cls) && pick(rng, 2) ? Form::Colour : Form::Plain;
+      out.text = worded(rng, category, set, form, label(cls));
+      out.answer = cls == now ? kYes : kNo;
+      out.value = cls == now ? 1 : 0;
+      return true;
+    }
     case Category::At: {
       const int64_t seg = spans[pick(rng, static_cast<int64_t>(spans.size()))].segment;
       const Segment& s = stream.segments[seg];
       const int64_t t = s.start_s + pick(rng, s.length_s());
-      out.text = "What was on screen at " + format_clock(t * kNs) + "?";
+      out.text = worded(rng, category, set, Form::Plain, "", format_clock(t * kNs));
       out.answer = label(s.cls);
       return true;
     }
@@ -120,8 +145,8 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       }
       if (choices.empty()) return false;
       const auto [seg, before] = choices[pick(rng, static_cast<int64_t>(choices.size()))];
-      out.text = std::string("What came ") + (before ? "before " : "after ") +
-                 label(stream.segments[seg].cls) + "?";
+      out.text = worded(rng, category, set, before ? Form::Before : Form::After,
+                        label(stream.segments[seg].cls));
       out.answer = label(stream.segments[before ? seg - 1 : seg + 1].cls);
       return true;
     }
@@ -129,7 +154,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       int64_t cls = random_present_class(rng, stream);
       bool present = true;
       if (pick(rng, 2) && random_absent_class(rng, stream, cls)) present = false;
-      out.text = "Did " + label(cls) + " appear?";
+      out.text = worded(rng, category, set, Form::Plain, label(cls));
       out.answer = present ? kYes : kNo;
       out.value = present ? 1 : 0;
       return true;
@@ -144,8 +169,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
         if (!chosen || category == Category::Last) chosen = &s;
         if (category == Category::First) break;
       }
-      out.text = std::string("When did ") + label(cls) +
-                 (category == Category::First ? " first appear?" : " last appear?");
+      out.text = worded(rng, category, set, Form::Plain, label(cls));
       out.answer = format_clock(chosen->first_ns);
       out.value = stream.segments[chosen->segment].start_s;
       return true;
@@ -157,7 +181,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       if (choices.empty()) return false;
       const int64_t seg = choices[pick(rng, static_cast<int64_t>(choices.size()))];
       const SampledSpan& s = span_of[seg];
-      out.text = "How long was " + label(stream.segments[seg].cls) + " on screen?";
+      out.text = worded(rng, category, set, Form::Plain, label(stream.segments[seg].cls));
       out.answer = format_clock(s.last_ns - s.first_ns);
       out.value = stream.segments[seg].length_s();
       return true;
@@ -167,7 +191,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       if (pick(rng, 5) == 0) random_absent_class(rng, stream, cls);
       int64_t n = 0;
       for (const auto& s : spans) n += stream.segments[s.segment].cls == cls;
-      out.text = "How many times did " + label(cls) + " appear?";
+      out.text = worded(rng, category, set, Form::Plain, label(cls));
       out.answer = std::to_string(n);
       out.value = n;
       return true;
@@ -185,8 +209,8 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
                    pick(rng, std::max<int64_t>(1, (spans[last].last_ns - spans[last].first_ns) /
                                                       1000000000 + 1));
       if (to <= from) to = from + 1;
-      out.text = "What was on screen between " + format_clock(from * kNs) + " and " +
-                 format_clock(to * kNs) + "?";
+      out.text = worded(rng, category, set, Form::Plain, "", format_clock(from * kNs),
+                        format_clock(to * kNs));
       for (int64_t i = first; i <= last; ++i) {
         if (i > first) out.answer += ", ";
         out.answer += label(stream.segments[spans[i].segment].cls);
@@ -194,7 +218,7 @@ bool make_question(std::mt19937_64& rng, Category category, const Stream& stream
       return true;
     }
     case Category::OffTopic:
-      out.text = off_topic_questions()[pick(rng, static_cast<int64_t>(off_topic_questions().size()))];
+      out.text = worded(rng, category, set, Form::Plain, "");
       out.answer = kOffTopicAnswer;
       return true;
   }
@@ -232,7 +256,7 @@ std::vector<std::string> corpus_lines(std::mt19937_64& rng, int64_t streams) {
     for (const auto& span : sampled_spans(s, 1.0))
       lines.push_back(format_time_marker(TimeMarkers::Span, span.first_ns, span.last_ns));
   }
-  for (const auto& q : off_topic_questions()) lines.push_back(q);
+  for (const auto& q : phrasings(Category::OffTopic, PhrasingSet::Training)) lines.push_back(q);
   return lines;
 }
 

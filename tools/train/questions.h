@@ -14,6 +14,7 @@ namespace llamavid::world {
 
 enum class Category {
   Now,       // "What is on screen?" -> label
+  OnScreen,  // "Is X on screen?", "Is the screen black?" -> yes | no (the newest frame)
   At,        // "What was on screen at hh:mm:ss?" -> label
   Order,     // "What came before|after X?" -> label (X appears once)
   Presence,  // "Did X appear?" -> yes | no
@@ -24,7 +25,7 @@ enum class Category {
   Describe,  // "What was on screen between hh:mm:ss and hh:mm:ss?" -> "a, b, c"
   OffTopic,  // a question outside the world -> kOffTopicAnswer
 };
-constexpr int kNumCategories = 10;
+constexpr int kNumCategories = 11;
 
 const char* category_name(Category category);
 // The category of a name from category_name; false when none has it.
@@ -32,7 +33,7 @@ bool category_from_name(const std::string& name, Category& out);
 
 // The honest short answer to a question about anything but what was on screen.
 inline const std::string kOffTopicAnswer = "I can only answer about what was on screen.";
-// The answers of presence questions.
+// The answers of presence and on-screen questions.
 inline const std::string kYes = "yes";
 inline const std::string kNo = "no";
 
@@ -46,10 +47,14 @@ struct Question {
   int64_t value = 0;
 };
 
+// Which phrasings a question is worded with (phrasings.h): training draws only from Training.
+enum class PhrasingSet { Training, HeldOut };
+
 // A question of `category` about `stream` sampled every `interval_s` seconds; false when the
 // stream offers none (e.g. no class appears exactly once, for Order and Duration).
 bool make_question(std::mt19937_64& rng, Category category, const Stream& stream,
-                   double interval_s, Question& out);
+                   double interval_s, Question& out,
+                   PhrasingSet phrasing = PhrasingSet::Training);
 
 // Grades an answer: exact text (case and a final period ignored) for labels, yes/no, lists and
 // the off-topic answer; First and Last within 5 s of the truth; Duration within 10 % or one

@@ -1,0 +1,142 @@
+#include "phrasings.h"
+
+#include <map>
+#include <tuple>
+
+#include "core/error.h"
+
+namespace llamavid::world {
+
+namespace {
+
+using Key = std::tuple<Category, PhrasingSet, Form>;
+
+// At least 8 training and 3 held-out phrasings of every form; a held-out one never shares its
+// whole wording with a training one.
+const std::map<Key, std::vector<std::string>>& table() {
+  using C = Category;
+  using S = PhrasingSet;
+  static const std::map<Key, std::vector<std::string>> t = {
+      {{C::Now, S::Training, Form::Plain},
+       {"What is on screen?", "What is on screen now?", "What is showing?",
+        "What is showing now?", "What do you see now?", "What is on the screen right now?",
+        "Which pattern is on now?", "What is displayed now?", "What's on screen?"}},
+      {{C::Now, S::HeldOut, Form::Plain},
+       {"What is the screen showing?", "What can be seen right now?",
+        "Tell me what is on screen."}},
+      {{C::OnScreen, S::Training, Form::Plain},
+       {"Is {x} on screen?", "Is {x} on screen now?", "Is {x} showing?", "Is {x} showing now?",
+        "Do you see {x} now?", "Is {x} displayed now?", "Is the screen showing {x}?",
+        "Is {x} on the screen right now?"}},
+      {{C::OnScreen, S::HeldOut, Form::Plain},
+       {"Is {x} visible right now?", "Can you see {x} at the moment?",
+        "Is {x} currently on screen?"}},
+      {{C::OnScreen, S::Training, Form::Colour},
+       {"Is the screen {x}?", "Is the screen {x} now?", "Is the whole screen {x}?",
+        "Has the screen gone {x}?", "Is the picture {x}?", "Is the screen all {x}?",
+        "Is the screen {x} right now?", "Is it a {x} screen?"}},
+      {{C::OnScreen, S::HeldOut, Form::Colour},
+       {"Is the display {x}?", "Has the picture turned {x}?", "Is the image completely {x}?"}},
+      {{C::At, S::Training, Form::Plain},
+       {"What was on screen at {t}?", "What was showing at {t}?", "Which pattern was on at {t}?",
+        "What did you see at {t}?", "What was displayed at {t}?", "What was on the screen at {t}?",
+        "At {t}, what was on screen?", "What was visible at {t}?"}},
+      {{C::At, S::HeldOut, Form::Plain},
+       {"What could be seen at {t}?", "Tell me what was on screen at {t}.",
+        "What was the screen showing at {t}?"}},
+      {{C::Order, S::Training, Form::Before},
+       {"What came before {x}?", "What was on screen before {x}?", "What was shown before {x}?",
+        "What preceded {x}?", "Which pattern came before {x}?", "What was on just before {x}?",
+        "What did you see before {x}?", "What was showing before {x}?"}},
+      {{C::Order, S::HeldOut, Form::Before},
+       {"What appeared right before {x}?", "What was displayed before {x}?",
+        "Tell me what came before {x}."}},
+      {{C::Order, S::Training, Form::After},
+       {"What came after {x}?", "What was on screen after {x}?", "What was shown after {x}?",
+        "What followed {x}?", "Which pattern came after {x}?", "What was on just after {x}?",
+        "What did you see after {x}?", "What was showing after {x}?"}},
+      {{C::Order, S::HeldOut, Form::After},
+       {"What appeared right after {x}?", "What was displayed after {x}?",
+        "Tell me what came after {x}."}},
+      {{C::Presence, S::Training, Form::Plain},
+       {"Did {x} appear?", "Was there any {x}?", "Was {x} shown?", "Did you see {x}?",
+        "Was {x} on screen at any point?", "Has {x} been on screen?", "Did {x} show up?",
+        "Was {x} ever shown?"}},
+      {{C::Presence, S::HeldOut, Form::Plain},
+       {"Did {x} come up at all?", "Has {x} appeared?", "Was {x} visible at any time?"}},
+      {{C::First, S::Training, Form::Plain},
+       {"When did {x} first appear?", "When was {x} first shown?", "When did {x} first show up?",
+        "At what time did {x} first appear?", "When did you first see {x}?",
+        "When was {x} first on screen?", "What time did {x} first come on?",
+        "When did {x} appear for the first time?"}},
+      {{C::First, S::HeldOut, Form::Plain},
+       {"When was the first time {x} was on screen?", "At what time was {x} first visible?",
+        "When did {x} first come up?"}},
+      {{C::Last, S::Training, Form::Plain},
+       {"When did {x} last appear?", "When was {x} last shown?", "When did {x} last show up?",
+        "At what time did {x} last appear?", "When did you last see {x}?",
+        "When was {x} last on screen?", "What time did {x} last come on?",
+        "When did {x} appear for the last time?"}},
+      {{C::Last, S::HeldOut, Form::Plain},
+       {"When was the last time {x} was on screen?", "At what time was {x} last visible?",
+        "When did {x} last come up?"}},
+      {{C::Duration, S::Training, Form::Plain},
+       {"How long was {x} on screen?", "How long was {x} shown?", "For how long was {x} on?",
+        "How long did {x} last?", "How long was {x} showing?", "How long did {x} stay on screen?",
+        "For how long did you see {x}?", "How much time was {x} on screen?"}},
+      {{C::Duration, S::HeldOut, Form::Plain},
+       {"How long was {x} visible?", "For how long was {x} displayed?",
+        "How long did {x} stay on?"}},
+      {{C::Count, S::Training, Form::Plain},
+       {"How many times did {x} appear?", "How often did {x} appear?",
+        "How many times was {x} shown?", "How many times did you see {x}?",
+        "How often was {x} on screen?", "How many times did {x} show up?",
+        "How many separate times was {x} on?", "Count the times {x} appeared."}},
+      {{C::Count, S::HeldOut, Form::Plain},
+       {"How many times was {x} on screen?", "How often did {x} come up?",
+        "How many appearances did {x} make?"}},
+      {{C::Describe, S::Training, Form::Plain},
+       {"What was on screen between {t} and {u}?", "What was shown between {t} and {u}?",
+        "What happened between {t} and {u}?", "What did you see between {t} and {u}?",
+        "Describe the screen from {t} to {u}.", "What was on from {t} to {u}?",
+        "Which patterns were on between {t} and {u}?", "What was showing from {t} to {u}?"}},
+      {{C::Describe, S::HeldOut, Form::Plain},
+       {"What was displayed between {t} and {u}?", "Tell me what was on screen from {t} to {u}.",
+        "What could be seen between {t} and {u}?"}},
+      {{C::OffTopic, S::Training, Form::Plain},
+       {"Who is the president?", "What is the weather like today?", "Tell me a joke.",
+        "What is the capital of France?", "How do I cook pasta?", "What is two plus two?",
+        "Who won the football match?", "What is your name?", "Write a poem about the sea.",
+        "What time is it in Tokyo?", "Can you translate hello into German?",
+        "What is the meaning of life?"}},
+      {{C::OffTopic, S::HeldOut, Form::Plain},
+       {"Who wrote Hamlet?", "How far away is the moon?", "Recommend a good book.",
+        "What is the speed of light?", "Should I buy a new car?"}},
+  };
+  return t;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size())
+    s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+const std::vector<std::string>& phrasings(Category category, PhrasingSet set, Form form) {
+  const auto it = table().find({category, set, form});
+  if (it == table().end())
+    throw Error(std::string("no phrasings of ") + category_name(category) + " in that form");
+  return it->second;
+}
+
+std::string fill(const std::string& tmpl, const std::string& x, const std::string& t,
+                 const std::string& u) {
+  std::string s = tmpl;
+  replace_all(s, "{x}", x);
+  replace_all(s, "{t}", t);
+  replace_all(s, "{u}", u);
+  return s;
+}
+
+}  // namespace llamavid::world
