@@ -24,9 +24,39 @@ const char* kUsage =
     "usage: llamavid-ask [--model DIR] [--device D] [--sample-fps F] [--max-new-tokens N]\n"
     "                    [--temperature T] [--seed S] [--context-mode auto|standing|exact|hybrid]\n"
     "                    [--hybrid-window SECONDS] [--subtitles FILE.srt] [--dump DIR]\n"
-    "                    [--after SECONDS]\n"
-    "                    [-i|--interactive] (--video FILE|URI | --image FILE [--image FILE ...])\n"
-    "                    [QUESTION]\n";
+    "                    [--after SECONDS] [-i|--interactive] [--json] [--watch QUESTION ...]\n"
+    "                    (--video FILE|URI | --image FILE [--image FILE ...]) [QUESTION]\n"
+    "\n"
+    "Answers QUESTION about a video (decoded by GStreamer and watched by the llamavid element)\n"
+    "or about images taken as consecutive frames.\n"
+    "\n"
+    "  --video FILE|URI       a file, or any URI GStreamer plays (rtsp://, http://, v4l2://);\n"
+    "                         a file is answered at its end, a live source after --after\n"
+    "  --image FILE           an image as the next frame (repeatable); no GStreamer\n"
+    "  --model DIR            model directory (default: the shipped default model)\n"
+    "  --device D             auto (default: CUDA when libtorch has it), cpu, cuda, cuda:N\n"
+    "  --sample-fps F         frames of stream time per second turned into tokens (default 1)\n"
+    "  --max-new-tokens N     length limit of an answer (default 64)\n"
+    "  --temperature T        0 answers greedily (default); above 0 samples\n"
+    "  --seed S               sampling seed (default 0)\n"
+    "  --context-mode M       auto (default: the model's own), standing, exact or hybrid\n"
+    "  --hybrid-window S      seconds of stream with question-guided context tokens in the\n"
+    "                         hybrid mode (default 300)\n"
+    "  --subtitles FILE.srt   subtitles of the video, placed after their frames in the prompt\n"
+    "  --dump DIR             writes DIR/tokens.safetensors: the context and content tokens,\n"
+    "                         prompt ids and answer ids behind the answer (one question)\n"
+    "  --after S              live sources: seconds of stream before QUESTION is asked\n"
+    "                         (default 10); Ctrl-C answers it about what was seen\n"
+    "  -i, --interactive      also answers each line typed on stdin, while the video plays\n"
+    "  --json                 prints each answer, error and alert as one JSON object per line\n"
+    "                         (the element's text-format=json objects) instead of plain text\n"
+    "  --watch QUESTION       a standing question (repeatable): each alert is printed as it\n"
+    "                         fires, \"HH:MM:SS.mmm  QUESTION: PREVIOUS -> ANSWER\"; with --watch\n"
+    "                         QUESTION may be left out\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "On a file, progress goes to stderr: position / duration while stderr is a terminal, and\n"
+    "a last line in any case.\n";
 
 // --context-mode, checked (unset when it is not given: the session's or element's default).
 std::optional<ContextMode> context_mode(const CliArgs& args) {
@@ -79,8 +109,8 @@ int ask_images(const CliArgs& args, const std::string& question) {
 // Only the options given reach the element, which keeps its own defaults for the rest.
 int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
   const bool interactive = args.has("interactive");
-  if (question.empty() && !interactive)
-    throw UsageError("a question is needed with --video (or --interactive)");
+  if (question.empty() && !interactive && !args.has("watch"))
+    throw UsageError("a question is needed with --video (or --interactive, or --watch)");
   VideoAskOptions o;
   o.source = args.value("video");
   o.question = question;
@@ -107,7 +137,10 @@ int ask_video_file_or_uri(const CliArgs& args, const std::string& question) {
   o.after_s = args.number("after", 10.0);
   if (!(o.after_s >= 0)) throw UsageError("--after must not be negative");
   o.interactive = interactive;
+  o.watches = args.values("watch");
+  o.json = args.has("json");
   if (args.has("dump")) {
+    if (o.json || !o.watches.empty()) throw UsageError("--dump goes without --json and --watch");
     if (interactive) throw UsageError("--dump answers one question: leave out --interactive");
     return ask_video_dump(o, args.value("dump"));
   }
@@ -122,7 +155,8 @@ int run(const CliArgs& args) {
     throw UsageError("give either --video or --image");
   if (args.has("image")) {
     if (question.empty()) throw UsageError("a question is needed with --image");
-    if (args.has("subtitles")) throw UsageError("--subtitles goes with --video");
+    for (const char* option : {"subtitles", "json", "watch"})
+      if (args.has(option)) throw UsageError(std::string("--") + option + " goes with --video");
     return ask_images(args, question);
   }
   return ask_video_file_or_uri(args, question);
@@ -133,8 +167,9 @@ int run(const CliArgs& args) {
 int main(int argc, char** argv) {
   return tool_main("llamavid-ask", kUsage, argc, argv,
                    {{"model", "device", "sample-fps", "max-new-tokens", "temperature", "seed",
-                     "context-mode", "hybrid-window", "subtitles", "dump", "after", "video", "image"},
-                    {"interactive"},
+                     "context-mode", "hybrid-window", "subtitles", "dump", "after", "video", "image",
+                     "watch"},
+                    {"interactive", "json"},
                     {{"-i", "interactive"}}},
                    run);
 }

@@ -1,18 +1,40 @@
 #include "video_asker.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <set>
 
 #include "core/utf8.h"
 #include "gst_elements.h"
+#include "message_json.h"
 #include "stream/stream_analyzer.h"  // quoted_question
 #include "video_pipeline.h"
 
 namespace llamavid {
 
 namespace {
+
+// "HH:MM:SS" (with ".mmm" when `millis`).
+std::string clock_text(int64_t ns, bool millis = false) {
+  ns = std::max<int64_t>(ns, 0);
+  const int64_t s = ns / 1000000000;
+  char text[40];
+  if (millis)
+    std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld.%03lld",
+                  static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60),
+                  static_cast<long long>(s % 60), static_cast<long long>(ns / 1000000 % 1000));
+  else
+    std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return text;
+}
+
+constexpr auto kProgressInterval = std::chrono::milliseconds(500);
 
 // Drives one run: asks, matches answers to the questions asked, decides when it is over.
 class ElementAsker {
@@ -31,7 +53,10 @@ class ElementAsker {
     pipeline_->on_element_message([this](GstMessage* m) { on_message(m); });
     if (!options_.subtitles.empty())
       add_subtitle_branch(pipeline_->pipeline(), options_.subtitles, llamavid_, "subtitle_sink");
+    if (!add_watches()) return 1;
     live_ = pipeline_->start();
+    started_ = std::chrono::steady_clock::now();
+    show_progress_ = !live_ && isatty(STDERR_FILENO);
     std::unique_ptr<StdinLines> lines;
     if (options_.interactive)
       lines = std::make_unique<StdinLines>([this](const std::string& q) { ask_line(q); },
@@ -39,6 +64,7 @@ class ElementAsker {
     const guint timer = g_timeout_add(50, reinterpret_cast<GSourceFunc>(on_tick), this);
     pipeline_->run();
     g_source_remove(timer);
+    if (!live_) report_progress(/*last=*/true);
 
     if (!pipeline_->error().empty()) {
       std::cerr << "llamavid-ask: " << pipeline_->error() << "\n";
@@ -78,6 +104,71 @@ class ElementAsker {
     }
   }
 
+  // The element takes watches in any state; in NULL it refuses only an empty or over-long one
+  // (refusals that need the model come as llamavid-error with id 0 once it has loaded).
+  bool add_watches() {
+    for (const auto& question : options_.watches) {
+      guint64 id = 0;
+      g_signal_emit_by_name(llamavid_, "watch", question.c_str(), &id);
+      if (id == 0) {
+        std::cerr << "llamavid-ask: cannot watch \"" << question
+                  << "\": the question is empty or longer than the element accepts\n";
+        return false;
+      }
+      watch_questions_.insert(quoted_question(question));
+    }
+    return true;
+  }
+
+  // Position / duration on a terminal (one line, redrawn); with `last`, the closing line,
+  // terminal or not.
+  void report_progress(bool last) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!last && (!show_progress_ || now - last_progress_ < kProgressInterval)) return;
+    last_progress_ = now;
+    const int64_t position = std::max<int64_t>(pipeline_->position_ns(), 0);
+    const int64_t duration = pipeline_->duration_ns();
+    std::string line = clock_text(position);
+    if (duration > 0) {
+      line += " / " + clock_text(duration);
+      const int64_t percent = std::min<int64_t>(100, position * 100 / duration);
+      line += " (" + std::to_string(percent) + " %)";
+    }
+    clear_progress();
+    if (last) {
+      guint64 sampled = 0, skipped = 0;
+      g_object_get(llamavid_, "frames-sampled", &sampled, "frames-skipped", &skipped, nullptr);
+      const double seconds = std::chrono::duration<double>(now - started_).count();
+      char took[32];
+      std::snprintf(took, sizeof took, "%.1f", seconds);
+      std::cerr << "llamavid-ask: read " << clock_text(position) << " of video in " << took
+                << " s (" << sampled << " frames sampled, " << skipped << " skipped)\n";
+      return;
+    }
+    std::cerr << "llamavid-ask: " << line << std::flush;
+    progress_shown_ = true;
+  }
+
+  // Takes the progress line off the terminal before other output.
+  void clear_progress() {
+    if (!progress_shown_) return;
+    std::cerr << "\r\033[K" << std::flush;
+    progress_shown_ = false;
+  }
+
+  // One line on stdout: the JSON object of the message with --json, else `plain`.
+  void print(const GstStructure* s, const std::string& plain) {
+    clear_progress();
+    std::cout << (options_.json ? message_json(s) : plain) << std::endl;
+  }
+
+  void on_alert(const GstStructure* s) {
+    guint64 since = 0;
+    gst_structure_get_uint64(s, "since", &since);
+    print(s, alert_line(static_cast<int64_t>(since), string_field(s, "question"),
+                        string_field(s, "previous"), string_field(s, "answer")));
+  }
+
   guint64 ask(const std::string& question) {
     guint64 id = 0;
     g_signal_emit_by_name(llamavid_, "ask", question.c_str(), &id);
@@ -87,6 +178,7 @@ class ElementAsker {
   // On a live source, asks the question due after --after seconds of stream.
   static gboolean on_tick(ElementAsker* self) {
     if (!self->pipeline_->frame_seen()) return G_SOURCE_CONTINUE;
+    if (!self->live_) self->report_progress(/*last=*/false);
     if (self->live_ && self->final_pending_ && self->final_id_ == 0 &&
         self->pipeline_->elapsed_ns() >= static_cast<int64_t>(self->options_.after_s * 1e9)) {
       g_object_set(self->llamavid_, "ask-at-eos", "", nullptr);
@@ -112,11 +204,25 @@ class ElementAsker {
   void on_message(GstMessage* msg) {
     if (GST_MESSAGE_SRC(msg) != GST_OBJECT(llamavid_)) return;
     const GstStructure* s = gst_message_get_structure(msg);
+    if (gst_structure_has_name(s, "llamavid-alert")) {
+      on_alert(s);
+      return;
+    }
     const bool answer = gst_structure_has_name(s, "llamavid-answer");
     if (!answer && !gst_structure_has_name(s, "llamavid-error")) return;
     guint64 id = 0;
     gst_structure_get_uint64(s, "id", &id);
     const std::string question = string_field(s, "question");
+    if (!answer && id == 0 && watch_questions_.count(question)) {
+      // A watch the loaded model cannot take.
+      clear_progress();
+      if (options_.json) print(s, "");
+      std::cerr << "llamavid-ask: cannot watch \"" << question
+                << "\": " << string_field(s, "reason") << "\n";
+      status_ = 1;
+      pipeline_->quit();
+      return;
+    }
     if (pending_.erase(id) == 0) {
       // The positional question: asked by the timer (its id is known) or at EOS (not known).
       const bool is_final =
@@ -126,14 +232,16 @@ class ElementAsker {
       final_pending_ = false;
     }
     if (answer) {
-      std::cout << answer_line(string_field(s, "answer")) << std::endl;
+      print(s, answer_line(string_field(s, "answer")));
     } else {
+      clear_progress();
+      if (options_.json) print(s, "");
       std::cerr << "llamavid-ask: cannot answer \"" << question
                 << "\": " << string_field(s, "reason") << "\n";
       status_ = 1;
       // Interactive output keeps one line per question, so answers stay matched to questions.
-      if (options_.interactive) std::cout << std::endl;
-      else pipeline_->quit();
+      if (options_.interactive && !options_.json) std::cout << std::endl;
+      else if (!options_.interactive) pipeline_->quit();
     }
     maybe_finish();
   }
@@ -147,6 +255,10 @@ class ElementAsker {
   guint64 final_id_ = 0;        // its id once asked through the signal
   bool stdin_open_ = true;
   int status_ = 0;
+  std::set<std::string> watch_questions_;  // as the element's messages quote them
+  std::chrono::steady_clock::time_point started_, last_progress_;
+  bool show_progress_ = false;   // a file, and stderr is a terminal
+  bool progress_shown_ = false;  // the progress line is on the terminal now
 };
 
 }  // namespace
@@ -156,6 +268,12 @@ std::string answer_line(const std::string& text) {
   std::replace(line.begin(), line.end(), '\n', ' ');
   std::replace(line.begin(), line.end(), '\r', ' ');
   return line;
+}
+
+std::string alert_line(int64_t since_ns, const std::string& question, const std::string& previous,
+                       const std::string& answer) {
+  return clock_text(since_ns, /*millis=*/true) + "  " + answer_line(question) + ": " +
+         answer_line(previous) + " -> " + answer_line(answer);
 }
 
 int ask_video(const VideoAskOptions& options) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "stream/session.h"
 
@@ -25,15 +26,24 @@ struct VideoAskOptions {
   std::string subtitles;  // an SRT (or any subparse format) file for subtitle_sink; "" none
   double after_s = 10.0;  // live sources: stream seconds before the question is asked
   bool interactive = false;
+  std::vector<std::string> watches;  // standing questions: their alerts are printed
+  bool json = false;  // one JSON object per line (text-format=json's) instead of plain text
 };
 
 // An answer as llamavid-ask prints it: valid UTF-8 (as the element's messages carry it) on one
 // line (line breaks become spaces).
 std::string answer_line(const std::string& text);
 
+// An alert as llamavid-ask prints it: "HH:MM:SS.mmm  QUESTION: PREVIOUS -> ANSWER" (the time is
+// the alert's `since`; PREVIOUS is empty for a baseline "yes").
+std::string alert_line(int64_t since_ns, const std::string& question, const std::string& previous,
+                       const std::string& answer);
+
 // Asks through the element: on a file at end of stream (property ask-at-eos), on a live source
 // after `after_s` seconds of stream; with `interactive`, also every line read from stdin. Prints
-// one line per answer on stdout, errors on stderr. Returns the exit status.
+// one line per answer and per alert of the watches on stdout (plain, or with `json` the
+// element's JSON objects), errors on stderr; on a file, progress on stderr (position and
+// duration while stderr is a terminal, a last line in any case). Returns the exit status.
 int ask_video(const VideoAskOptions& options);
 
 }  // namespace llamavid

@@ -127,7 +127,14 @@ GstPadProbeReturn VideoPipeline::on_buffer(GstPad* pad, GstPadProbeInfo* info,
     self->first_ns_.store(first);
   }
   self->elapsed_ns_.store(std::max<int64_t>(0, static_cast<int64_t>(t) - first));
+  self->position_ns_.store(static_cast<int64_t>(t));
   return GST_PAD_PROBE_OK;
+}
+
+int64_t VideoPipeline::duration_ns() const {
+  gint64 d = -1;
+  if (!gst_element_query_duration(pipeline_, GST_FORMAT_TIME, &d)) return -1;
+  return d;
 }
 
 void VideoPipeline::post_error(const std::string& message) {

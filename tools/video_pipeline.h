@@ -45,6 +45,10 @@ class VideoPipeline {
   bool frame_seen() const { return first_ns_.load() >= 0; }
   // Stream time from the first frame that passed the tail to the newest one, in ns.
   int64_t elapsed_ns() const { return elapsed_ns_.load(); }
+  // The newest frame's stream time that passed the tail (-1 before the first), in ns.
+  int64_t position_ns() const { return position_ns_.load(); }
+  // The source's duration, -1 when it has none (a live source) or does not say.
+  int64_t duration_ns() const;
   // Posts an ERROR on the bus (from any thread), so that it ends run() like a pipeline error.
   void post_error(const std::string& message);
 
@@ -68,6 +72,7 @@ class VideoPipeline {
   std::function<void(GstMessage*)> element_handler_;
   std::atomic<int64_t> first_ns_{-1};  // written by the streaming thread
   std::atomic<int64_t> elapsed_ns_{0};
+  std::atomic<int64_t> position_ns_{-1};
 };
 
 // Calls `on_line` for every line read from stdin (without its newline) and `on_end` once at end

@@ -31,6 +31,19 @@ def make_mp4(path, seconds=3, fps=10, pattern="ball", width=64, height=48):
     return path
 
 
+def make_scenes(path, scenes, fps=2, width=64, height=48):
+    """An MJPEG AVI file of videotestsrc scenes one after the other: `scenes` is a list of
+    (pattern, seconds)."""
+    args = ["gst-launch-1.0", "-q", "concat", "name=c", "!", "videoconvert", "!", "jpegenc", "!",
+            "avimux", "!", "filesink", "location=" + path]
+    for pattern, seconds in scenes:
+        args += ["videotestsrc", "pattern=" + pattern, "num-buffers=%d" % (seconds * fps), "!",
+                 "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1" % (width, height, fps),
+                 "!", "c."]
+    subprocess.run(args, check=True, timeout=120, capture_output=True)
+    return path
+
+
 def make_audio_only(path):
     """An Ogg Vorbis file: no video stream at all."""
     subprocess.run(["gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=20", "!", "audioconvert",

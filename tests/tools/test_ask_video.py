@@ -1,10 +1,13 @@
 """llamavid-ask --video on an H.264 MP4 file and on a live RTSP stream, through the llamavid
 element (found on GST_PLUGIN_PATH), with a tiny random model: the answers are arbitrary text, so
-the tests check the mechanics (one answer line per question, exit codes, timings, the dump).
+the tests check the mechanics (one answer line per question, exit codes, timings, the dump,
+--json, --watch and the progress on stderr).
 
 usage: test_ask_video.py LLAMAVID_ASK SCRATCH_DIR
 """
+import json
 import os
+import pty
 import queue
 import signal
 import subprocess
@@ -101,6 +104,126 @@ class VideoFile(unittest.TestCase):
         r = ask("-i", "--video", self.mp4, QUESTION, stdin="first?\n\nsecond?\n", timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
+
+
+ANSWER_FIELDS = ["type", "id", "question", "answer", "stream-time", "memory-start", "memory-end",
+                 "frames", "latency"]
+ALERT_FIELDS = ["type", "watch-id", "question", "answer", "previous", "since", "previous-since",
+                "stream-time", "latency"]
+
+
+def clock(ns):
+    s, ms = divmod(ns // 1000000, 1000)
+    return "%02d:%02d:%02d.%03d" % (s // 3600, s // 60 % 60, s % 60, ms)
+
+
+class JsonAndWatches(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.scenes = media_util.make_scenes(
+            os.path.join(SCRATCH, "scenes.avi"),
+            [("black", 4), ("white", 4), ("snow", 4), ("smpte", 4), ("black", 4)])
+
+    # --json: each line is one object with the llamavid-answer message's fields, in order.
+    def test_json_answer(self):
+        r = ask("--json", "--video", self.scenes, QUESTION)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, r.stdout)
+        obj = json.loads(lines[0])
+        self.assertEqual(list(obj), ANSWER_FIELDS)
+        self.assertEqual(obj["type"], "answer")
+        self.assertEqual(obj["question"], QUESTION)
+        self.assertEqual(obj["answer"], ask("--video", self.scenes, QUESTION).stdout.strip())
+        self.assertEqual(obj["memory-start"], 0)
+        self.assertGreaterEqual(obj["stream-time"], 18 * 10**9)
+
+    # --watch prints each alert as it fires, "HH:MM:SS.mmm  QUESTION: PREVIOUS -> ANSWER", then
+    # the answer; with --json the same alerts as objects. The tiny model's answers change with
+    # the scenes, so alerts come.
+    def test_watch_alerts(self):
+        watches = ["What is on screen?", "Is the screen black?"]
+        args = sum((["--watch", w] for w in watches), []) + ["--video", self.scenes, QUESTION]
+        plain = ask(*args)
+        as_json = ask("--json", *args)
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertEqual(as_json.returncode, 0, as_json.stderr)
+        objects = [json.loads(line) for line in as_json.stdout.splitlines()]
+        alerts = [o for o in objects if o["type"] == "alert"]
+        self.assertGreaterEqual(len(alerts), 1, as_json.stdout)
+        self.assertEqual(objects[-1]["type"], "answer")  # the question's answer comes last
+        for a in alerts:
+            self.assertEqual(list(a), ALERT_FIELDS)
+            self.assertIn(a["question"], watches)
+            self.assertLessEqual(a["since"], a["stream-time"])
+        want = ["%s  %s: %s -> %s" % (clock(a["since"]), a["question"], a["previous"], a["answer"])
+                for a in alerts]
+        self.assertEqual(plain.stdout.splitlines()[:-1], want)
+        self.assertEqual(plain.stdout.splitlines()[-1], objects[-1]["answer"])
+
+    # With --watch the question may be left out: only alerts are printed.
+    def test_watch_only(self):
+        r = ask("--json", "--watch", "What is on screen?", "--video", self.scenes)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(all(json.loads(l)["type"] == "alert" for l in r.stdout.splitlines()))
+
+    # A watch the element refuses is an error, exit 1.
+    def test_bad_watch(self):
+        r = ask("--watch", "", "--video", self.scenes, QUESTION)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("cannot watch", r.stderr)
+
+    def test_usage(self):
+        for args in (["--json", "--image", "x.png", "q"], ["--watch", "q", "--image", "x.png", "q"],
+                     ["--json", "--video", "x.mp4", "--dump", "d", "q"]):
+            self.assertEqual(ask(*args).returncode, 2, args)
+
+
+class Progress(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.long = media_util.make_scenes(os.path.join(SCRATCH, "ten_minutes.avi"),
+                                          [("smpte", 300), ("snow", 300)], fps=1)
+
+    # On a terminal, a 10-minute file shows position / duration as it is read (lines redrawn
+    # with \r), then a last line; the answer still goes alone to stdout.
+    def test_progress_on_a_terminal(self):
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens",
+                                  "4", "--video", self.long, QUESTION],
+                                 stdout=subprocess.PIPE, stderr=slave, text=True)
+            os.close(slave)
+            slave = None
+            err = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the tool closed the terminal's last writer
+                    break
+                if not chunk:
+                    break
+                err += chunk
+            with p.stdout:
+                out = p.stdout.read()
+            self.assertEqual(p.wait(timeout=300), 0, err)
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        err = err.decode()
+        updates = [u for u in err.split("\r") if " / 00:10:00 (" in u]
+        self.assertGreaterEqual(len(updates), 1, err)
+        self.assertIn("read 00:09:59 of video in", err)
+        self.assertEqual(len(out.splitlines()), 1, out)
+
+    # Not a terminal: only the last line.
+    def test_progress_in_a_log(self):
+        r = ask("--video", self.long, QUESTION, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("\r", r.stderr)
+        self.assertRegex(r.stderr, r"^llamavid-ask: read 00:09:59 of video in [0-9.]+ s "
+                                   r"\(600 frames sampled, 0 skipped\)\n$")
 
 
 class HybridWindow(unittest.TestCase):
