@@ -19,7 +19,25 @@ using namespace llamavid;
 namespace {
 
 const char* kUsage =
-    "usage: llamavid-convert --checkpoint DIR --out DIR [--vision-tower FILE] [--bert-vocab FILE]\n";
+    "usage: llamavid-convert --checkpoint DIR --out DIR [--vision-tower FILE] [--bert-vocab FILE]\n"
+    "\n"
+    "Turns a released LLaMA-VID checkpoint folder into a llamavid model directory\n"
+    "(docs/model-format.md). Every tensor the model needs is checked for presence and shape\n"
+    "before anything is written; a pos_embed of another grid size is interpolated.\n"
+    "\n"
+    "  --checkpoint DIR     the checkpoint folder: config.json, tokenizer.model and the weights\n"
+    "                       (safetensors or pytorch_model*.bin, sharded with an index or not)\n"
+    "                       (required)\n"
+    "  --out DIR            the model directory written (created when missing): config.json,\n"
+    "                       model.safetensors (stored dtypes kept), tokenizer.model, vocab.txt\n"
+    "                       (required; not the --checkpoint folder)\n"
+    "  --vision-tower FILE  vision tower weights with keys without prefix (safetensors or\n"
+    "                       torch.save, e.g. LAVIS eva_vit_g.pth), replacing the checkpoint's\n"
+    "                       tower; tensors this configuration does not use are dropped\n"
+    "                       (default: the tower in the checkpoint)\n"
+    "  --bert-vocab FILE    the Q-Former's vocabulary, e.g. bert-base-uncased/vocab.txt\n"
+    "                       (default: vocab.txt of the --checkpoint folder)\n"
+    "  -h, --help           this help\n";
 
 std::string shape_str(c10::IntArrayRef s) {
   std::string out = "[";

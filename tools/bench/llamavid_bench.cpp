@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "bench_measures.h"
+#include "simulated_stream.h"
+#include "watch_capacity.h"
 #include "cli_args.h"
 #include "core/default_model.h"
 #include "core/error.h"
@@ -41,16 +43,43 @@ const char* kUsage =
     "                      [--width W] [--height H] [--min-cut S] [--max-cut S] [--seed N]\n"
     "                      [--ask-every S]\n"
     "                      [--no-llamavid-way] [--no-hybrid] [--released] [--json]\n"
+    "       llamavid-bench --watch-capacity [--watch-seconds S] [--watch-hours H] [--model DIR]\n"
+    "                      [--context-mode M] [--width W] [--height H] [--seed N] [--json]\n"
+    "\n"
     "Simulates a 1 fps stream of GStreamer test patterns with a cut every --min-cut to --max-cut\n"
     "seconds (log-uniform), fed faster than real time, and prints frames/s tokenized, answer\n"
     "latency after each of --hours hours held, resident memory per hour, the same latencies in\n"
     "the hybrid mode (unless it is the mode measured) and the LLaMA-VID way, the encoder's\n"
-    "GFLOP/s against this machine's fp32 matmul peak, and the\n"
-    "memory cap check over --cap-hours. --released adds the released-size (7B, EVA-ViT-g)\n"
-    "figures and measures EVA-ViT-g with random weights in fp32 and bf16 (minutes).\n"
-    "--batch: frames per encoder batch (default: the element's encoder worker's).\n"
-    "--ask-every: one more answer every S seconds of stream over the whole run (default 60,\n"
-    "0: none), reported as median, 99th percentile and maximum with the slowest ingest batch.\n";
+    "GFLOP/s against this machine's fp32 matmul peak, and the memory cap check over\n"
+    "--cap-hours. With --watch-capacity it measures instead how many standing questions one\n"
+    "live 1 fps stream sustains before evaluations are skipped.\n"
+    "\n"
+    "  --model DIR            model directory (default: the shipped default model)\n"
+    "  --hours LIST           hours of stream held when answers are timed (default 1,2,4,8)\n"
+    "  --cap-hours H          the stream runs on to H hours to check the memory cap (default 24)\n"
+    "  --context-mode M       auto (default: the model's own), standing, exact or hybrid\n"
+    "  --max-memory-bytes N   the memory's byte cap (default 1073741824, as the element's)\n"
+    "  --hybrid-window S      the hybrid mode's window in seconds (default 300)\n"
+    "  --question TEXT        the question timed (default \"What is on screen?\")\n"
+    "  --max-new-tokens N     answer length limit (default 64)\n"
+    "  --repeats N            answers timed at each checkpoint, median kept (default 3)\n"
+    "  --batch N              frames per encoder batch (default: the element's encoder's, 4)\n"
+    "  --width W, --height H  frame size of the patterns (default 320x240)\n"
+    "  --min-cut S, --max-cut S  seconds between cuts, log-uniform (default 10 and 60)\n"
+    "  --seed N               seed of the simulated stream (default 1)\n"
+    "  --ask-every S          one more answer every S seconds of stream over the whole run,\n"
+    "                         reported as median, 99th percentile and maximum with the slowest\n"
+    "                         ingest batch (default 60; 0: none)\n"
+    "  --no-llamavid-way      skips the LLaMA-VID way (exact context tokens, no merging)\n"
+    "  --no-hybrid            skips the hybrid mode's latencies\n"
+    "  --released             adds the released-size (7B, EVA-ViT-g) figures and measures\n"
+    "                         EVA-ViT-g with random weights in fp32 and bf16 (minutes)\n"
+    "  --watch-capacity       measures watches per live 1 fps stream (doubling, then\n"
+    "                         bisecting, one trial each): nothing else is run\n"
+    "  --watch-seconds S      live seconds per trial (default 30)\n"
+    "  --watch-hours H        stream held before each trial (default 1)\n"
+    "  --json                 prints the figures as JSON instead of text\n"
+    "  -h, --help             this help\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -90,56 +119,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
-
-// The simulated broadcast: segments of test patterns (the default model's world) with a cut
-// every 10-60 s; within a segment the frames of the rendered pattern repeat (animated patterns
-// move), so alike frames merge as they would on air.
-class SimulatedStream {
- public:
-  SimulatedStream(uint64_t seed, int64_t length_s, int64_t min_cut_s, int64_t max_cut_s, int width,
-                  int height)
-      : width_(width), height_(height) {
-    std::mt19937_64 rng(seed);
-    stream_ = world::stream_with_length(rng, length_s, world::StreamShape{min_cut_s, max_cut_s});
-  }
-
-  int64_t segments_up_to(int64_t t_s) const {
-    int64_t n = 0;
-    for (const auto& s : stream_.segments) n += s.start_s < t_s ? 1 : 0;
-    return n;
-  }
-
-  // The frame shown at second `t_s` (valid until the next call renders more patterns).
-  Frame frame_at(int64_t t_s) {
-    while (t_s >= stream_.segments[segment_].end_s) ++segment_;
-    const world::Segment& seg = stream_.segments[segment_];
-    const std::vector<cv::Mat>& frames = bank(seg);
-    return frame_from_rgb(frames[static_cast<size_t>((t_s - seg.start_s) % kBankFrames)],
-                          t_s * kSecondNs);
-  }
-
- private:
-  static constexpr int64_t kBankFrames = 8;
-
-  const std::vector<cv::Mat>& bank(const world::Segment& seg) {
-    const std::string& pattern = world::pattern_classes()[seg.cls].variants[seg.variant];
-    auto it = bank_.find(pattern);
-    if (it != bank_.end()) return it->second;
-    world::RenderRequest r;
-    r.pattern = pattern;
-    r.width = width_;
-    r.height = height_;
-    r.frames = kBankFrames;
-    std::vector<cv::Mat> frames;
-    world::render_frames(r, [&](const cv::Mat& rgb, int64_t) { frames.push_back(rgb.clone()); });
-    return bank_.emplace(pattern, std::move(frames)).first->second;
-  }
-
-  int width_, height_;
-  world::Stream stream_;
-  size_t segment_ = 0;
-  std::map<std::string, std::vector<cv::Mat>> bank_;
-};
 
 struct Latency {
   double first_token_s = 0.0;
@@ -197,7 +176,7 @@ RunResult run_stream(Session& session, const std::vector<double>& hours, double 
                      int64_t min_cut, int64_t max_cut, int width, int height, int64_t ask_every_s,
                      const char* label) {
   const int64_t end_s = static_cast<int64_t>(std::max(hours.back(), run_to_hours) * 3600.0);
-  SimulatedStream stream(seed, end_s, min_cut, max_cut, width, height);
+  bench::SimulatedStream stream(seed, end_s, min_cut, max_cut, width, height);
   RunResult result;
   double encode_s = 0.0, encode_cpu_s = 0.0;
   int64_t t = 0;
@@ -485,6 +464,44 @@ int run(const CliArgs& args) {
   LoadOptions load;
   load.device = "cpu";
   auto model = Model::load(model_dir, load);
+  if (args.has("watch-capacity")) {
+    bench::WatchCapacityOptions wo;
+    wo.trial_s = static_cast<int64_t>(args.integer("watch-seconds", static_cast<uint64_t>(wo.trial_s)));
+    wo.memory_hours = args.number("watch-hours", wo.memory_hours);
+    if (wo.trial_s < 1 || !(wo.memory_hours >= 0))
+      throw UsageError("--watch-seconds must be at least 1, --watch-hours not negative");
+    wo.seed = seed;
+    wo.min_cut_s = min_cut;
+    wo.max_cut_s = max_cut;
+    wo.width = width;
+    wo.height = height;
+    const bench::WatchCapacity cap = bench::measure_watch_capacity(model, options, wo);
+    json trials = json::array();
+    for (const auto& t : cap.trials)
+      trials.push_back({{"watches", t.watches}, {"evaluations", t.evaluations},
+                        {"skipped", t.skipped}, {"frames_skipped", t.frames_skipped}});
+    r["watch_capacity"] = {{"sustained", cap.sustained}, {"trial_s", wo.trial_s},
+                           {"memory_hours", wo.memory_hours}, {"trials", trials}};
+    r["machine"]["load_average_end"] = load_average();
+    if (args.has("json")) {
+      std::cout << r.dump(2) << "\n";
+      return 0;
+    }
+    std::printf("llamavid-bench %s, %s, load average %.1f -> %.1f\n",
+                r["date"].get<std::string>().c_str(), bench::cpu_name().c_str(),
+                r["machine"]["load_average_start"].get<double>(), load_average());
+    std::printf("watches on one live 1 fps stream (%lld s per trial, %.1f h held, %s mode):\n",
+                static_cast<long long>(wo.trial_s), wo.memory_hours,
+                context_mode_name(resolve_context_mode(options.context_mode, model->config())));
+    std::printf("%-8s %-12s %-9s %-14s\n", "watches", "evaluations", "skipped", "frames skipped");
+    for (const auto& t : cap.trials)
+      std::printf("%-8lld %-12llu %-9llu %-14llu\n", static_cast<long long>(t.watches),
+                  static_cast<unsigned long long>(t.evaluations),
+                  static_cast<unsigned long long>(t.skipped),
+                  static_cast<unsigned long long>(t.frames_skipped));
+    std::printf("sustained without skipping: %lld watches\n", static_cast<long long>(cap.sustained));
+    return 0;
+  }
   const double vision_fps = model_vision_fps(*model, batch);
   const double vision_flops = bench::vision_flops_per_frame(model->config().vision);
   r["encoder"] = {{"frames_per_s", vision_fps},
@@ -566,8 +583,8 @@ int main(int argc, char** argv) {
       "llamavid-bench", kUsage, argc, argv,
       {{"model", "hours", "cap-hours", "context-mode", "max-memory-bytes", "question",
         "max-new-tokens", "repeats", "batch", "width", "height", "min-cut", "max-cut", "seed",
-        "ask-every", "hybrid-window"},
-       {"no-llamavid-way", "no-hybrid", "released", "json"},
+        "ask-every", "hybrid-window", "watch-seconds", "watch-hours"},
+       {"no-llamavid-way", "no-hybrid", "released", "json", "watch-capacity"},
        {}},
       run);
 }

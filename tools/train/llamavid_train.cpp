@@ -101,7 +101,68 @@ const char* kUsage =
     "              [--questions N] [--exact-streams N] [--exact-questions N]\n"
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
-    "              [--categories NAME,NAME...]\n";
+    "              [--categories NAME,NAME...]\n"
+    "\n"
+    "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
+    "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
+    "\n"
+    "corpus: writes the text the tokenizers are trained on (prompt texts, questions, answers).\n"
+    "  --out FILE            the text file written (required)\n"
+    "  --seed S              seed of the generated text (default 1)\n"
+    "\n"
+    "answers: writes the answer words (class labels, yes, no), one per line, that the tokenizer\n"
+    "makes single pieces (make_tokenizers.py --answers).\n"
+    "  --out FILE            the file written (required)\n"
+    "\n"
+    "train: phase 1 trains the vision encoder to tell the pattern classes apart, which also sets\n"
+    "the merge threshold; phase 2, with the encoder frozen, trains the token generator and the\n"
+    "LLM to answer questions about memories of generated streams. A checkpoint is written after\n"
+    "phase 1, every --checkpoint-every steps and at the end; each exports the model to --out.\n"
+    "  --work DIR            holds tokenizer.model and vocab.txt; the run keeps its frame bank\n"
+    "                        (frame_bank.safetensors), checkpoint/ and loss.tsv there and\n"
+    "                        resumes from checkpoint/ when it exists (required)\n"
+    "  --out DIR             model directory each checkpoint exports: config.json,\n"
+    "                        model.safetensors, tokenizer.model, vocab.txt (required)\n"
+    "  --config FILE         model configuration, its vocabulary sizes taken from the tokenizers\n"
+    "                        (default: tools/train/model_config.json of the source tree)\n"
+    "  --seed S              seed of the initial weights and of the batches of both phases\n"
+    "                        (default 1)\n"
+    "  --steps N             phase 2 steps in all, resumed runs included (default 20000)\n"
+    "  --vision-steps N      phase 1 steps, each on 64 frames of the frame bank (default 1000)\n"
+    "  --threads N           libtorch threads (default 1)\n"
+    "  --checkpoint-every N  phase 2 steps between checkpoints (default 200)\n"
+    "  --frames-per-class N  frames rendered of each pattern class at each training frame size;\n"
+    "                        used only when --work has no frame bank yet (default 24)\n"
+    "  --streams N           standing-mode streams per step (context tokens from the standing\n"
+    "                        prompt), each one packed sequence (default 2)\n"
+    "  --questions N         questions per standing-mode stream (default 32)\n"
+    "  --exact-streams N     exact-mode streams per step (context tokens from each question)\n"
+    "                        (default 0)\n"
+    "  --exact-questions N   questions per exact-mode stream, one sequence each (default 2)\n"
+    "  --min-segments N      fewest segments (stretches of one pattern between cuts) of a\n"
+    "                        stream (default 1)\n"
+    "  --max-segments N      most segments of a stream, the cap of the curriculum (default 60)\n"
+    "  --short-steps N       first steps, whose streams have at most 2 segments (default 600)\n"
+    "  --curriculum-steps N  from --short-steps to this step the most segments grows from 3 by\n"
+    "                        one every 300 steps up to 10; from this step on it is 10 plus 5\n"
+    "                        every 500 steps (default 5000)\n"
+    "  --long-streams N      the first N standing-mode streams of each step have more segments\n"
+    "                        than the curriculum's current most, up to --long-segments\n"
+    "                        (default 0)\n"
+    "  --long-segments N     most segments of those long streams (default 40)\n"
+    "  --lr X                phase 2 learning rate (AdamW), reached after a 200-step warm-up\n"
+    "                        (default 0.001)\n"
+    "  --decay-start N       step at which the cosine decay of the rate begins (default 0)\n"
+    "  --decay-steps N       steps over which the rate decays to 5% of --lr, where it then\n"
+    "                        stays (default 0: a constant rate)\n"
+    "  --time-limit SECONDS  seconds this run may take, checked before each phase 2 step; once\n"
+    "                        past, the run checkpoints and stops (default 0: no limit)\n"
+    "  --categories LIST     NAME,NAME...: asks only questions of these categories, out of now,\n"
+    "                        on-screen, at, order, presence, first, last, duration, count,\n"
+    "                        describe, off-topic (default: all)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Every command accepts every option and ignores those it does not list.\n";
 
 const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
                         "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
@@ -144,6 +205,8 @@ Options parse(const CliArgs& args) {
   count("decay-steps", o.decay_steps);
   o.time_limit_s = args.number("time-limit", o.time_limit_s);
   o.categories = args.value("categories", o.categories);
+  if (o.checkpoint_every < 1 || o.threads < 1)
+    throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
 }
 
