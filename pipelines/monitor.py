@@ -1,18 +1,25 @@
 #!/usr/bin/python3
-"""Runs a pipeline holding llamavid elements and answers questions typed on stdin.
+"""Runs a pipeline holding llamavid elements, answers questions typed on stdin and prints the
+alerts of standing questions.
 
-Each line read from stdin is one question. It is posted on the pipeline's bus as a
+Each line read from stdin is one question, except a line "watch: QUESTION", which adds
+QUESTION as a standing question (the `watch` action signal) while the pipeline plays. It is posted on the pipeline's bus as a
 `llamavid-ask` application message, which every llamavid element of the pipeline (or only the
 one named by --element) takes as a question; questions typed before those elements hold a frame
 wait until they do. Every `llamavid-answer` message is printed on
 stdout as `[hh:mm:ss] ANSWER` (the stream time the answer speaks about), prefixed by the
-element's name when the pipeline holds several llamavid elements; every `llamavid-error` goes to
-stderr. End of stdin ends the run once the questions asked so far are answered; end of stream
-ends it too. Exit status: 0, or 1 after a pipeline error or a question that got an error.
+element's name when the pipeline holds several llamavid elements; every `llamavid-alert` as
+`[hh:mm:ss] ALERT QUESTION: PREVIOUS -> ANSWER` (the time is the alert's `since`); every
+`llamavid-error` goes to stderr. End of stdin ends the run once the questions asked so far are
+answered, unless there are watches (then the run goes on to the end of the stream or Ctrl-C);
+end of stream ends it too. Exit status: 0, or 1 after a pipeline error or a question that got an
+error.
 
-usage: monitor.py [--element NAME] [--timeout SECONDS] 'PIPELINE DESCRIPTION'
+usage: monitor.py [--element NAME] [--timeout SECONDS] [--watch QUESTION ...]
+                  'PIPELINE DESCRIPTION'
 example:
-  monitor.py 'videotestsrc is-live=true pattern=ball ! videoconvert ! llamavid ! fakesink'
+  monitor.py --watch "Is the screen black?" \
+      'videotestsrc is-live=true pattern=ball ! videoconvert ! llamavid ! fakesink'
 """
 import argparse
 import os
@@ -72,6 +79,16 @@ class Monitor:
         self.stdin_open = True
         self.partial = b""  # stdin bytes after the last newline
         self.status = 0
+        self.watching = False  # a watch keeps the run going after the end of stdin
+
+    def watch(self, question):
+        for e in self.targets:
+            if e.emit("watch", question) == 0:
+                print("monitor.py: %s: cannot watch %r" % (e.get_name(), question),
+                      file=sys.stderr)
+                self.status = 1
+            else:
+                self.watching = True
 
     def ask(self, question):
         if self.held or not self.targets_ready():
@@ -107,7 +124,7 @@ class Monitor:
         self.maybe_finish()
 
     def maybe_finish(self):
-        if not self.stdin_open and not self.pending and not self.held:
+        if not self.stdin_open and not self.pending and not self.held and not self.watching:
             self.loop.quit()
 
     def on_stdin(self, fd, condition):
@@ -117,7 +134,9 @@ class Monitor:
             *lines, self.partial = self.partial.split(b"\n")
             for line in lines:
                 question = line.rstrip(b"\r").decode("utf-8", errors="replace")
-                if question.strip():
+                if question.startswith("watch:"):
+                    self.watch(question[len("watch:"):].strip())
+                elif question.strip():
                     self.ask(question)
             return True
         if self.partial.strip():
@@ -138,6 +157,13 @@ class Monitor:
                 text = s.get_string("answer").replace("\n", " ")
                 print("[%s] %s%s" % (format_time(stream_time), prefix, text), flush=True)
                 self.settle(qid)
+            elif name == "llamavid-alert":
+                prefix = msg.src.get_name() + ": " if self.several else ""
+                _, since = s.get_uint64("since")
+                print("[%s] %sALERT %s: %s -> %s" % (
+                    format_time(since), prefix, s.get_string("question"),
+                    s.get_string("previous").replace("\n", " "),
+                    s.get_string("answer").replace("\n", " ")), flush=True)
             elif name == "llamavid-error":
                 _, qid = s.get_uint64("id")
                 print("monitor.py: %s: question %r: %s" % (msg.src.get_name(),
@@ -166,6 +192,8 @@ def main():
     p.add_argument("--element", help="ask only the llamavid element of this name")
     p.add_argument("--timeout", type=float, default=0,
                    help="stop after this many seconds (0: no limit)")
+    p.add_argument("--watch", action="append", default=[], metavar="QUESTION",
+                   help="a standing question whose alerts are printed (repeatable)")
     p.add_argument("pipeline", nargs="+", help="pipeline description, as for gst-launch-1.0")
     args = p.parse_args()
 
@@ -186,6 +214,8 @@ def main():
         return 2
 
     monitor = Monitor(pipeline, elements, args.element)
+    for question in args.watch:
+        monitor.watch(question)
     bus = pipeline.get_bus()
     bus.add_signal_watch()
     bus.connect("message", monitor.on_message)

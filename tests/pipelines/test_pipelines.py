@@ -1,7 +1,8 @@
 """The launch lines and applications of pipelines/ against the llamavid element (found on
-GST_PLUGIN_PATH), with a tiny random model: gst-launch-1.0 -m on an H.264 MP4 file, the four
-launch scripts, an RTSP stream from rtsp_server.py, and monitor.py answering questions typed on
-stdin. Answers are arbitrary text; the tests check that each arrives, with its fields.
+GST_PLUGIN_PATH), with a tiny random model: gst-launch-1.0 -m on an H.264 MP4 file, the launch
+scripts (alerts.sh on a file and on a live RTSP stream too), an RTSP stream from rtsp_server.py,
+and monitor.py answering questions typed on stdin and printing alerts. Answers are arbitrary
+text; the tests check that each arrives, with its fields.
 
 usage: test_pipelines.py SCRATCH_DIR
 """
@@ -43,12 +44,13 @@ def answers_in(output):
     return [m.groups() for m in ANSWER_RE.finditer(output)]
 
 
-def interrupt_after(cmd, seconds, timeout=30):
+def interrupt_after(cmd, seconds, timeout=30, env=None):
     """Runs a live gst-launch-1.0 -e line, sends Ctrl-C `seconds` after the pipeline runs,
     returns (rc, output). gst-launch-1.0 handles Ctrl-C only once its main loop runs (it prints
     "New clock" there); a slow start (a sanitizer build, a loaded machine) would otherwise take
     the signal's default action and die."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=env)
     lines = media_util.LineReader(p.stdout)
     out = []
     try:
@@ -106,6 +108,68 @@ class FileLaunch(unittest.TestCase):
         r = subprocess.run([os.path.join(PIPELINES, "file.sh")], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("usage", r.stderr)
+
+
+ALERT_RE = re.compile(
+    r'Got message #\d+ from element "([^"]+)" \(element\): (llamavid-alert, .*)')
+ALERT_FIELDS = {"watch-id": "guint64", "question": "string", "answer": "string",
+                "previous": "string", "since": "guint64", "previous-since": "guint64",
+                "stream-time": "guint64", "latency": "guint64"}
+
+
+class Alerts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.scenes = media_util.make_scenes(
+            os.path.join(SCRATCH, "scenes.avi"),
+            [("black", 4), ("white", 4), ("snow", 4), ("smpte", 4), ("black", 4)])
+
+    def env(self):
+        return dict(os.environ, LLAMAVID_PROPERTIES=" ".join(PROPS))
+
+    # alerts.sh on a file: gst-launch-1.0 -m prints every llamavid-alert with the contract's
+    # fields, for the questions given (quotes in a question are dropped, not a syntax error).
+    def test_alerts_sh_file(self):
+        r = subprocess.run([os.path.join(PIPELINES, "alerts.sh"), self.scenes,
+                            "What is on screen?", 'Is it "black"?'],
+                           capture_output=True, text=True, timeout=120, env=self.env())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        alerts = [m.group(2) for m in ALERT_RE.finditer(r.stdout)]
+        self.assertGreaterEqual(len(alerts), 1, r.stdout)  # the tiny model's answers change
+        for structure in alerts:
+            for field, gtype in ALERT_FIELDS.items():
+                self.assertRegex(structure, r"\b%s=\(%s\)" % (re.escape(field), gtype))
+        questions = set(re.search(r'question=\(string\)"([^"]*)"', a).group(1) for a in alerts)
+        self.assertLessEqual(questions, {"What\\ is\\ on\\ screen\\?", "Is\\ it\\ black\\?"})
+        self.assertLess(r.stdout.rindex("llamavid-alert"), r.stdout.index("Got EOS"))
+
+    # alerts.sh on a live RTSP stream until Ctrl-C: the element runs its watches (the default
+    # questions) on the live source and the run ends cleanly.
+    def test_alerts_sh_live(self):
+        with media_util.RtspServer(duration=30) as server:
+            p_env = self.env()
+            rc, out = interrupt_after([os.path.join(PIPELINES, "alerts.sh"), server.uri], 4,
+                                      env=p_env)
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("erroneous pipeline", out)
+
+    # monitor.py --watch prints the alerts as "[hh:mm:ss] ALERT QUESTION: PREVIOUS -> ANSWER",
+    # and a "watch: QUESTION" line adds one while the pipeline plays; the end of stdin does not
+    # end a run with watches (the end of the file does).
+    def test_monitor_watch(self):
+        description = ("filesrc location=%s ! decodebin ! videoconvert ! llamavid %s ! fakesink"
+                       % (self.scenes, " ".join(PROPS)))
+        r = subprocess.run(monitor_cmd(description, "--watch", "What is on screen?"),
+                           input="watch: Is the screen white?\n", capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertGreaterEqual(len(lines), 1, r.stdout)
+        for line in lines:
+            m = MONITOR_LINE_RE.match(line)
+            self.assertIsNotNone(m, line)
+            self.assertRegex(m.group(4), r"^ALERT (What is on screen\?|Is the screen white\?): "
+                                         r".* -> .*$")
 
 
 class LiveLaunch(unittest.TestCase):
