@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "element_test_util.h"
+#include "test_util.h"  // scratch_dir
 
 using namespace llamavid::test;
 
@@ -284,6 +286,33 @@ TEST(ElementMonitoring, AlertsFollowTheRule) {
     expect_same_alerts(of_id, expected_alerts(per_watch[id], 2, 0, evaluations.back().at_ns));
   }
   EXPECT_EQ(std::count_if(got.begin(), got.end(), [&](const Alert& x) { return x.id == b; }), 0);
+}
+
+// save-memory and load-memory leave the watches alone: the same watches (property and signal)
+// are evaluated on after a load.
+TEST(ElementMonitoring, MemoryFilesKeepWatches) {
+  DebugLog log;
+  ElementHarness e({{"sample-fps", "1000"},
+                    {"skip-frames", "never"},
+                    {"watches", "<\"What is on screen?\">"}});
+  const guint64 mine = watch(e.element, "Is the screen black?");
+  push_scenes(e, {{4, 0}, {4, 250}});
+  const std::string path = scratch_dir("element_monitoring_memory") + "/memory.safetensors";
+  gboolean ok = FALSE;
+  g_signal_emit_by_name(e.element, "save-memory", path.c_str(), &ok);
+  ASSERT_TRUE(ok);
+  g_signal_emit_by_name(e.element, "load-memory", path.c_str(), &ok);
+  ASSERT_TRUE(ok);
+  const size_t before = evaluations_in(log.lines()).size();
+  push_scenes(e, {{4, 120}}, 4.0);
+  finish(e);
+  std::set<guint64> after;
+  const auto evaluations = evaluations_in(log.lines());
+  for (size_t i = before; i < evaluations.size(); ++i) after.insert(evaluations[i].id);
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(after.count(mine), 1u);
+  EXPECT_EQ(watches_property(e.element), std::vector<std::string>{"What is on screen?"});
+  EXPECT_TRUE(unwatch(e.element, mine));
 }
 
 // confirm 1 and a cooldown of 3 s: alerts in the cooldown wait, and the EOS round flushes a

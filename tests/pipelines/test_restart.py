@@ -20,7 +20,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 CAPS = "video/x-raw,format=RGB,width=320,height=240,framerate=1/1"
-# Questions the default model (step 7000) answers right about this stream (its card lists what it
+# Questions the default model (step 59000) answers right about this stream (its card lists what it
 # still gets wrong); "What came before blue?" can only be answered from the loaded memory.
 QUESTIONS = ["What came before blue?", "How many times did red appear?",
              "When did red first appear?"]
