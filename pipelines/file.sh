@@ -10,7 +10,7 @@ if [ $# -lt 1 ]; then
   exit 2
 fi
 file=$1
-question=${2:-What happens in this video?}
+question=${2:-What is on screen?}
 shift
 [ $# -gt 0 ] && shift
 exec gst-launch-1.0 -m \
