@@ -16,15 +16,30 @@ source=$1
 shift
 case "$source" in
   *://*) uri=$source ;;
-  *) uri="file://$(realpath "$source")" ;;
+  /*) uri="file://$source" ;;
+  *) uri="file://$PWD/$source" ;;
 esac
 [ $# -gt 0 ] || set -- "Is the screen black?" "Is snow on screen?"
 # The watches property, a GstValueArray of strings: watches="<\"Q1\", \"Q2\">" as gst-launch-1.0
 # reads it (it joins its arguments into one description, so the quotes must reach it).
+# Double quotes and backslashes would end that quoting: they are dropped (in the shell itself,
+# so that the script runs no other program before gst-launch-1.0).
+without_quotes() {
+  rest=$1
+  clean=
+  while [ -n "$rest" ]; do
+    c=${rest%"${rest#?}"}
+    rest=${rest#?}
+    case $c in
+      '"' | '\') ;;
+      *) clean=$clean$c ;;
+    esac
+  done
+}
 watches=""
 for q in "$@"; do
-  q=$(printf '%s' "$q" | tr -d '"\\')
-  watches="${watches:+$watches, }\\\"$q\\\""
+  without_quotes "$q"
+  watches="${watches:+$watches, }\\\"$clean\\\""
 done
 # shellcheck disable=SC2086  # LLAMAVID_PROPERTIES holds several PROPERTY=VALUE words
 exec gst-launch-1.0 -m -e \
