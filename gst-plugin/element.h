@@ -204,6 +204,9 @@ void autosave_start(GstLlamavid* self);
 void autosave_stop(GstLlamavid* self);
 // At EOS and when leaving PAUSED: saves now when autosave is on and the memory holds entries.
 void autosave_now(GstLlamavid* self);
+// READY->PAUSED with restore-memory: loads autosave-path's memory when the file exists (a
+// failure warns and the stream starts empty).
+void restore_memory_at_start(GstLlamavid* self);
 
 }  // namespace llamavid::element
 

@@ -57,7 +57,9 @@
  * The action signals `save-memory` and `load-memory` (path -> gboolean) write and read the
  * memory (atomically; only files of the same model and format version load), and
  * #GstLlamavid:autosave-path saves it every #GstLlamavid:autosave-interval of stream time, at
- * EOS and when leaving PAUSED. A memory loaded in READY is the next stream's starting memory.
+ * EOS and when leaving PAUSED. A memory loaded in READY is the next stream's starting memory;
+ * with #GstLlamavid:restore-memory the autosave file is loaded at each start, so a restarted
+ * pipeline (a launch line too) goes on from where it stopped.
  *
  * ## Live sources
  * When upstream is live (LATENCY query) the video never waits for the model: a full encoder
@@ -194,6 +196,12 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
       }
       p->frame_error_reported = false;
       bool keep_memory;
+      {
+        std::lock_guard<std::mutex> lock(p->state_mutex);
+        keep_memory = p->keep_memory_at_start;
+      }
+      // A memory loaded in READY goes first; else restore-memory's file, if any.
+      if (!keep_memory) restore_memory_at_start(self);
       {
         std::lock_guard<std::mutex> lock(p->state_mutex);
         keep_memory = p->keep_memory_at_start;

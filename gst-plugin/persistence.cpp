@@ -1,6 +1,8 @@
 // save-memory / load-memory and autosave. Failures never stop the pipeline: they post a
 // GST_ELEMENT_WARNING and a llamavid-memory message with success=FALSE, and the signal returns
 // FALSE; the memory (on a load) and the file (on a save) are left as they were.
+#include <filesystem>
+
 #include "element.h"
 
 #define GST_CAT_DEFAULT gst_llamavid_debug
@@ -42,7 +44,7 @@ bool run_memory_action(GstLlamavid* self, const char* action, const std::string&
     post_memory_message(self, action, path, true, entries, "");
     return true;
   }
-  const bool load = g_str_equal(action, "load");
+  const bool load = g_str_equal(action, "load") || g_str_equal(action, "restore");
   GST_ELEMENT_WARNING(self, RESOURCE, FAILED,
                       ("Cannot %s the memory %s '%s': %s", load ? "load" : "save",
                        load ? "from" : "to", path.c_str(), failure.c_str()),
@@ -81,10 +83,12 @@ gboolean save_memory_signal(GstLlamavid* self, const gchar* path) {
   return save(self, "save", path ? path : "");
 }
 
-gboolean load_memory_signal(GstLlamavid* self, const gchar* path) {
-  const std::string file = path ? path : "";
+namespace {
+
+// A load through the signal ("load") or at start ("restore"): the next stream continues it.
+bool load(GstLlamavid* self, const char* action, const std::string& file) {
   const bool ok =
-      run_memory_action(self, "load", file, [&](StreamAnalyzer& a) { a.load_memory(file); });
+      run_memory_action(self, action, file, [&](StreamAnalyzer& a) { a.load_memory(file); });
   if (ok) {
     Private* p = self->priv;
     {
@@ -94,6 +98,28 @@ gboolean load_memory_signal(GstLlamavid* self, const gchar* path) {
     p->timeline.resume_after_load();
   }
   return ok;
+}
+
+}  // namespace
+
+gboolean load_memory_signal(GstLlamavid* self, const gchar* path) {
+  return load(self, "load", path ? path : "");
+}
+
+void restore_memory_at_start(GstLlamavid* self) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(self->priv->settings_mutex);
+    if (!self->priv->settings.restore_memory) return;
+    path = self->priv->settings.autosave_path;
+  }
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) {
+    GST_INFO_OBJECT(self, "restore-memory: no memory file at '%s' yet: starting empty",
+                    path.c_str());
+    return;
+  }
+  load(self, "restore", path);
 }
 
 int64_t memory_time(GstLlamavid* self, int64_t stream_time_ns) {

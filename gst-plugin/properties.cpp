@@ -276,6 +276,17 @@ const PropertyRow kProperties[] = {
      [](const Settings& s, GValue* v) { g_value_set_uint(v, s.autosave_interval); }, nullptr,
      Effect::None},
     {[] {
+       return g_param_spec_boolean(
+           "restore-memory", "Restore memory",
+           "At each start (READY to PAUSED), loads the memory autosave-path holds, when the file "
+           "exists and no memory was loaded in READY, so a restarted pipeline goes on from where "
+           "it stopped",
+           FALSE, kPlaying);
+     },
+     [](Settings& s, const GValue* v) { s.restore_memory = g_value_get_boolean(v); },
+     [](const Settings& s, GValue* v) { g_value_set_boolean(v, s.restore_memory); }, nullptr,
+     Effect::None},
+    {[] {
        return gst_param_spec_array(
            "watches", "Watches",
            "Standing questions, answered as the stream advances; a llamavid-alert is posted "

@@ -34,6 +34,7 @@ struct Settings {
   SkipFrames skip_frames = kDefaultSkipFrames;
   std::string autosave_path;  // empty: no autosave
   guint autosave_interval = kDefaultAutosaveInterval;  // seconds of stream time
+  bool restore_memory = false;  // autosave_path's memory is loaded at each start
   TextFormat text_format = kDefaultTextFormat;
   std::vector<std::string> watches;  // the `watches` property's questions (watches.cpp)
   WatchOptions watch;                 // watch-interval, watch-confirm, watch-cooldown

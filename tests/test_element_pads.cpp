@@ -85,6 +85,7 @@ TEST(ElementPads, InspectListsEverything) {
                            "max-memory-bytes",
                            "autosave-path",
                            "autosave-interval",
+                           "restore-memory",
                            "watches",
                            "watch-interval",
                            "watch-confirm",

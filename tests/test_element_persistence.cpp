@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -201,6 +202,49 @@ TEST(ElementPersistence, AutosaveByStreamTimeAndAtEos) {
   ElementHarness b(kEveryFrame);
   EXPECT_TRUE(load_memory(b.element, path));
   EXPECT_EQ(b.uint64_property("memory-frames"), 4u);
+}
+
+// restore-memory: a new element (a restarted pipeline, no application) starts from the
+// autosave file and its times go on after it; with no file yet it starts empty without a
+// warning; a corrupt file warns and starts empty.
+TEST(ElementPersistence, RestoreMemoryAtStart) {
+  const std::string dir = scratch_dir("element_persist_restore");
+  const std::string path = dir + "/auto.safetensors";
+  fs::remove(path);
+  {
+    ElementHarness first({{"sample-fps", "1000"},
+                          {"skip-frames", "never"},
+                          {"merge-threshold", "0"},
+                          {"autosave-path", path.c_str()},
+                          {"restore-memory", "true"}});
+    EXPECT_EQ(first.uint64_property("memory-frames"), 0u);
+    EXPECT_FALSE(took_warning(first.bus));
+    for (int i = 0; i < 5; ++i) first.push_frame(i, static_cast<guint8>(50 * i));
+    settle(first);
+  }  // leaving PAUSED autosaves
+  ASSERT_TRUE(fs::exists(path));
+  ElementHarness again({{"sample-fps", "1000"},
+                        {"skip-frames", "never"},
+                        {"merge-threshold", "0"},
+                        {"autosave-path", path.c_str()},
+                        {"restore-memory", "true"}});
+  const MemoryMessage restored = next_memory_message(again.bus);
+  EXPECT_EQ(restored.action, "restore");
+  EXPECT_TRUE(restored.success);
+  EXPECT_EQ(restored.entries, 5u);
+  EXPECT_EQ(again.uint64_property("memory-frames"), 5u);
+  // The new stream starts at 0 again; its frames land after the restored ones.
+  again.push_frame(0, 200);
+  settle(again);
+  EXPECT_EQ(again.uint64_property("memory-frames"), 6u);
+  EXPECT_GT(again.uint64_property("memory-span"), 4 * kSecond);
+
+  {
+    std::ofstream(path, std::ios::trunc) << "not a memory file";
+  }
+  ElementHarness corrupt({{"autosave-path", path.c_str()}, {"restore-memory", "true"}});
+  EXPECT_TRUE(took_warning(corrupt.bus));
+  EXPECT_EQ(corrupt.uint64_property("memory-frames"), 0u);
 }
 
 // With its model directory removed after loading, the element answers, saves and loads.

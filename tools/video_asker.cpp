@@ -67,7 +67,12 @@ class ElementAsker {
     if (!live_) report_progress(/*last=*/true);
 
     if (!pipeline_->error().empty()) {
+      clear_progress();
       std::cerr << "llamavid-ask: " << pipeline_->error() << "\n";
+      // A live source that fails before --after (a camera restarting): what was seen is still
+      // answered, and the exit status says the stream failed.
+      if (live_ && final_pending_ && final_id_ == 0 && pipeline_->frame_seen())
+        answer_what_was_seen();
       return 1;
     }
     if (final_pending_) {
@@ -102,6 +107,29 @@ class ElementAsker {
       g_object_set(e, "ask-at-eos", options_.question.c_str(), nullptr);
       final_pending_ = true;
     }
+  }
+
+  // Asks the positional question now and runs the loop until its answer (or a minute).
+  void answer_what_was_seen() {
+    g_object_set(llamavid_, "ask-at-eos", "", nullptr);
+    final_id_ = ask(options_.question);
+    struct Deadline {
+      VideoPipeline* pipeline;
+      bool passed = false;
+    } deadline{pipeline_.get()};
+    const guint timeout = g_timeout_add_seconds(
+        60,
+        [](gpointer p) {
+          auto* d = static_cast<Deadline*>(p);
+          d->passed = true;
+          d->pipeline->quit();
+          return G_SOURCE_REMOVE;
+        },
+        &deadline);
+    // Each further error the failing source posts ends a run of the loop: run it again.
+    while (final_pending_ && !deadline.passed) pipeline_->run();
+    if (!deadline.passed) g_source_remove(timeout);
+    if (final_pending_) std::cerr << "llamavid-ask: no answer about what was seen\n";
   }
 
   // The element takes watches in any state; in NULL it refuses only an empty or over-long one

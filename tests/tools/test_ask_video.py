@@ -353,6 +353,24 @@ class LiveRtsp(unittest.TestCase):
                 self.fail("llamavid-ask exited with %d: %s" % (p.proc.returncode, p.stderr()))
             self.assertIsNone(p.next(timeout=5))  # nothing more after the two answers
 
+    # The camera goes away before --after (the RTSP server stops): the question is still
+    # answered about what was seen (one line on stdout), the error goes to stderr, exit 1.
+    def test_failing_source_answers_what_was_seen(self):
+        p = subprocess.Popen([ASK, "--model", MODEL, "--device", "cpu", "--max-new-tokens", "4",
+                              "--after", "60", "--video", self.server.uri, QUESTION],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        self.server.proc.kill()
+        try:
+            out, err = p.communicate(timeout=90)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(len(out.splitlines()), 1, out + err)
+        self.assertIn("llamavid-ask: ", err)
+
     # Ctrl-C before --after ends the stream (EOS), and the question is answered about what was
     # seen: one line, exit 0.
     def test_interrupt_answers_early(self):
