@@ -3,8 +3,11 @@
 // corpus), and the on-screen question's answer is about the newest frame.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 
 #include "phrasings.h"
@@ -71,6 +74,30 @@ TEST(WorldQuestions, SetsStayApart) {
     }
   }
   for (const auto& [cat, texts] : seen) EXPECT_GE(texts.size(), 8u) << category_name(cat);
+}
+
+// Off-topic questions come in many kinds, none naming a class of the world (that would make
+// them questions about the screen), and the held-out ones are all new.
+TEST(WorldQuestions, OffTopicQuestions) {
+  const auto& training = phrasings(Category::OffTopic, PhrasingSet::Training);
+  const auto& held_out = phrasings(Category::OffTopic, PhrasingSet::HeldOut);
+  EXPECT_GE(training.size(), 80u);
+  EXPECT_GE(held_out.size(), 30u);
+  const std::set<std::string> seen(training.begin(), training.end());
+  EXPECT_EQ(seen.size(), training.size());
+  for (const auto* set : {&training, &held_out})
+    for (const auto& q : *set) {
+      if (set == &held_out) {
+        EXPECT_EQ(seen.count(q), 0u) << q;
+      }
+      std::string lower = q;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      for (int64_t c = 0; c < num_classes(); ++c) {
+        const std::string& l = pattern_classes()[c].label;
+        EXPECT_FALSE(std::regex_search(lower, std::regex("\\b" + l + "\\b"))) << q << " names " << l;
+      }
+    }
 }
 
 // The tokenizer corpus holds no held-out wording.

@@ -1,11 +1,8 @@
 #include "eval_pipeline.h"
 
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <utility>
-
-#include <gst/app/gstappsrc.h>
 
 #include "core/error.h"
 #include "gst_elements.h"
@@ -13,12 +10,6 @@
 namespace llamavid::eval {
 
 namespace {
-
-// Frames appsrc holds before push() waits: enough to keep the element busy, few enough that
-// large frames do not pile up.
-constexpr guint kQueuedFrames = 4;
-// How often push() looks at the bus while the queue is full.
-constexpr GstClockTime kPollInterval = 2 * GST_MSECOND;
 
 void link(GstElement* a, GstElement* b) {
   if (!gst_element_link(a, b))
@@ -32,20 +23,10 @@ EvalPipeline::EvalPipeline(const EvalPipelineOptions& options) : options_(option
   pipeline_ = gst_pipeline_new("llamavid-eval");
   bus_ = gst_element_get_bus(pipeline_);
   try {
-    gst_video_info_set_format(&info_, GST_VIDEO_FORMAT_RGB, static_cast<guint>(options.width),
-                              static_cast<guint>(options.height));
-    info_.fps_n = options.fps_num;
-    info_.fps_d = options.fps_den;
-    GstCaps* caps = gst_video_info_to_caps(&info_);
-    src_ = make_element("appsrc", "frames");
-    // Not live, and time-stamped: the element samples by stream time and encodes every frame.
-    g_object_set(src_, "caps", caps, "format", GST_FORMAT_TIME, "is-live", FALSE, "max-bytes",
-                 guint64{0}, "max-buffers", guint64{kQueuedFrames}, nullptr);
-    gst_caps_unref(caps);
     GstElement* convert = make_element("videoconvert");
     GstElement* tee = make_element("tee");
-    gst_bin_add_many(GST_BIN(pipeline_), src_, convert, tee, nullptr);
-    link(src_, convert);
+    gst_bin_add_many(GST_BIN(pipeline_), convert, tee, nullptr);
+    add_source(convert);
     link(convert, tee);
     for (const std::string& mode : options.modes) {
       GstElement* queue = make_element("queue");
@@ -67,7 +48,7 @@ EvalPipeline::EvalPipeline(const EvalPipelineOptions& options) : options_(option
     }
     // The model loads at NULL->READY, so a bad one fails here.
     if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-      check_bus();
+      check_bus(bus_);
       throw Error("the evaluation pipeline cannot start");
     }
   } catch (...) {
@@ -84,72 +65,39 @@ EvalPipeline::~EvalPipeline() {
   gst_object_unref(pipeline_);
 }
 
-void EvalPipeline::check_bus() {
-  while (GstMessage* msg = gst_bus_pop_filtered(bus_, GST_MESSAGE_ERROR)) {
-    const std::string text = error_text(msg);
-    gst_message_unref(msg);
-    throw Error(text);
+void EvalPipeline::add_source(GstElement* convert) {
+  if (options_.file.empty()) {
+    source_ = std::make_unique<FrameSource>(bus_, options_.width, options_.height,
+                                            options_.fps_num, options_.fps_den);
+    gst_bin_add(GST_BIN(pipeline_), source_->element());
+    link(source_->element(), convert);
+    return;
   }
+  GstElement* file = make_element("filesrc");
+  GstElement* decode = make_element("decodebin");
+  g_object_set(file, "location", options_.file.c_str(), nullptr);
+  gst_bin_add_many(GST_BIN(pipeline_), file, decode, nullptr);
+  link(file, decode);
+  g_signal_connect(decode, "pad-added", G_CALLBACK(on_decoded_pad), convert);
+}
+
+// The file's video stream goes to videoconvert (the files hold nothing else).
+void EvalPipeline::on_decoded_pad(GstElement*, GstPad* pad, GstElement* convert) {
+  GstPad* sink = gst_element_get_static_pad(convert, "sink");
+  if (!gst_pad_is_linked(sink)) gst_pad_link(pad, sink);
+  gst_object_unref(sink);
 }
 
 void EvalPipeline::push(const cv::Mat& rgb, int64_t pts_ns) {
-  if (rgb.type() != CV_8UC3 || rgb.cols != options_.width || rgb.rows != options_.height)
-    throw Error("a rendered frame is not " + std::to_string(options_.width) + "x" +
-                std::to_string(options_.height) + " RGB");
-  // Back-pressure without blocking inside appsrc, so that a failed pipeline is noticed.
-  for (;;) {
-    guint64 queued = 0;
-    g_object_get(src_, "current-level-buffers", &queued, nullptr);
-    if (queued < kQueuedFrames) break;
-    if (GstMessage* msg = gst_bus_timed_pop_filtered(bus_, kPollInterval, GST_MESSAGE_ERROR)) {
-      const std::string text = error_text(msg);
-      gst_message_unref(msg);
-      throw Error(text);
-    }
-  }
-  check_bus();
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info_), nullptr);
-  GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_WRITE);
-  const auto stride = static_cast<size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&info_, 0));
-  const size_t row = static_cast<size_t>(options_.width) * 3;
-  for (int y = 0; y < options_.height; ++y)
-    std::memcpy(map.data + static_cast<size_t>(y) * stride, rgb.ptr(y), row);
-  gst_buffer_unmap(buf, &map);
-  GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(pts_ns);
-  GST_BUFFER_DURATION(buf) =
-      gst_util_uint64_scale_int(GST_SECOND, options_.fps_den, options_.fps_num);
-  const GstFlowReturn flow = gst_app_src_push_buffer(GST_APP_SRC(src_), buf);
-  if (flow != GST_FLOW_OK) {
-    check_bus();
-    throw Error(std::string("the evaluation pipeline refused a frame: ") +
-                gst_flow_get_name(flow));
-  }
+  if (!source_) throw Error("the evaluation pipeline plays a file: frames cannot be pushed");
+  source_->push(rgb, pts_ns);
 }
 
 void EvalPipeline::finish() {
-  gst_app_src_end_of_stream(GST_APP_SRC(src_));
+  if (source_) source_->end();
   // The element lets EOS go only once every queued frame is encoded, so at EOS on the bus
   // every element has the whole stream in memory.
-  for (;;) {
-    GstMessage* msg = gst_bus_timed_pop_filtered(
-        bus_, GST_CLOCK_TIME_NONE,
-        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
-    const GstMessageType type = GST_MESSAGE_TYPE(msg);
-    if (type == GST_MESSAGE_WARNING) {
-      GError* err = nullptr;
-      gst_message_parse_warning(msg, &err, nullptr);
-      std::cerr << "llamavid-eval: warning from " << GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))
-                << ": " << err->message << "\n";
-      g_error_free(err);
-      gst_message_unref(msg);
-      continue;
-    }
-    const std::string text = type == GST_MESSAGE_ERROR ? error_text(msg) : "";
-    gst_message_unref(msg);
-    if (!text.empty()) throw Error(text);
-    return;
-  }
+  wait_eos(bus_);
 }
 
 std::vector<std::vector<std::string>> EvalPipeline::ask(

@@ -1,21 +1,26 @@
-// The evaluation's GStreamer pipeline: rendered frames go through the real llamavid element,
-// one element per context mode, so every mode sees exactly the same frames:
+// The evaluation's GStreamer pipeline: rendered frames, or a file they were encoded into, go
+// through the real llamavid element, one element per context mode, so every mode sees exactly
+// the same frames:
 //
-//   appsrc (RGB, non-live, PTS = stream time) ! videoconvert ! tee
+//   appsrc (RGB, non-live, PTS = stream time) ! videoconvert ! tee          (rendered frames)
+//   filesrc location=FILE ! decodebin ! videoconvert ! tee                   (--real-files)
 //     ! queue ! llamavid context-mode=MODE sample-fps=F ! fakesink    (one branch per mode)
 //
-// Frames are pushed as fast as the pipeline takes them (the source is not live, so the element
-// tokenizes every sampled frame); questions are asked with the `ask` signal once every frame is
-// in memory, and answers are read from the bus by id. Runs on the calling thread, no main loop.
+// Frames go as fast as the pipeline takes them (the source is not live, so the element tokenizes
+// every sampled frame); questions are asked with the `ask` signal once every frame is in memory,
+// and answers are read from the bus by id. Runs on the calling thread, no main loop.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <opencv2/core.hpp>
+
+#include "frame_source.h"
 
 namespace llamavid::eval {
 
@@ -27,6 +32,7 @@ struct EvalPipelineOptions {
   int fps_num = 1;  // the stream's frame rate, which is also the element's sample-fps
   int fps_den = 1;
   unsigned max_new_tokens = 24;
+  std::string file;  // non-empty: the frames come from this file (decodebin), not from push()
 };
 
 class EvalPipeline {
@@ -39,9 +45,10 @@ class EvalPipeline {
   EvalPipeline& operator=(const EvalPipeline&) = delete;
 
   // Pushes one frame, waiting while the pipeline's queue is full. rgb [H, W, 3] uint8 at the
-  // options' size. Error when the pipeline has failed.
+  // options' size. Error when the pipeline has failed (or plays a file).
   void push(const cv::Mat& rgb, int64_t pts_ns);
-  // Ends the stream and waits until every element has every frame in memory.
+  // Ends the stream (a file: waits for its end) and waits until every element has every frame
+  // in memory.
   void finish();
   // Asks every question of every element; answers[m][q] is element m's answer to question q
   // (a refused question's answer is "", its reason on stderr). Call after finish().
@@ -50,15 +57,15 @@ class EvalPipeline {
   uint64_t memory_frames(size_t m) const;
 
  private:
-  // Throws Error when the bus holds an ERROR.
-  void check_bus();
+  // The head of the pipeline, up to videoconvert (added and linked to it).
+  void add_source(GstElement* convert);
+  static void on_decoded_pad(GstElement* decodebin, GstPad* pad, GstElement* convert);
 
   EvalPipelineOptions options_;
   GstElement* pipeline_ = nullptr;
-  GstElement* src_ = nullptr;                // owned by the pipeline
-  std::vector<GstElement*> llamavid_;        // one per mode, owned by the pipeline
+  std::unique_ptr<FrameSource> source_;  // rendered frames; null for a file
+  std::vector<GstElement*> llamavid_;    // one per mode, owned by the pipeline
   GstBus* bus_ = nullptr;
-  GstVideoInfo info_;  // the frames' layout (RGB rows may be padded)
 };
 
 }  // namespace llamavid::eval

@@ -4,7 +4,7 @@
 //   llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length SECONDS]
 //                 [--max-length SECONDS] [--questions N] [--threads N] [--json FILE]
 //                 [--check CATEGORY=FRACTION,...] [--context-mode standing|exact|hybrid|auto|both]
-//                 [--phrasings training|held-out]
+//                 [--phrasings training|held-out] [--real-files DIR]
 //
 // Each stream's sampled frames are rendered by GStreamer (videotestsrc, at frame sizes and
 // sampling rates that include ones never trained on) and pushed, stamped with their stream time,
@@ -15,6 +15,9 @@
 // Streams come from stream_with_length on seeds that training never uses (training draws
 // stream_with_segments from its own seed sequence). --check exits 1 when a category of the
 // first mode's column (standing, the element's default, when both) scores below its fraction.
+// With --real-files each stream is first encoded into a file by a GStreamer encoder and muxer
+// (stream_file.h), at sizes training never used, and played back through decodebin, so the
+// element sees what a user's recordings give it.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +34,7 @@
 #include "cli_args.h"
 #include "core/error.h"
 #include "eval_pipeline.h"
+#include "stream_file.h"
 #include "questions.h"
 #include "render.h"
 #include "stream/session.h"  // parse_context_mode
@@ -54,13 +58,14 @@ struct Options {
   std::string json;
   std::map<std::string, double> check;
   PhrasingSet phrasings = PhrasingSet::Training;
+  std::string real_files;  // non-empty: streams are encoded into files there and played back
 };
 
 const char* kUsage =
     "usage: llamavid-eval [--model DIR] [--seed S] [--streams N] [--min-length S]\n"
     "                     [--max-length S] [--questions N] [--threads N]\n"
     "                     [--context-mode standing|exact|hybrid|auto|both]\n"
-    "                     [--phrasings training|held-out]\n"
+    "                     [--phrasings training|held-out] [--real-files DIR]\n"
     "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n"
     "\n"
     "Measures a model on held-out streams of the synthetic broadcast world, played through the\n"
@@ -79,13 +84,18 @@ const char* kUsage =
     "                     side, the default)\n"
     "  --phrasings P      training (default): the wordings trained on; held-out: the\n"
     "                     wordings training never saw\n"
+    "  --real-files DIR   encodes each stream into a file in DIR (x264enc/mp4mux,\n"
+    "                     vp8enc/webmmux, jpegenc/avimux, x264enc/matroskamux in turn, at\n"
+    "                     sizes never trained: 400x300, 640x360, portrait 270x480, 352x288,\n"
+    "                     500x500) and plays it through filesrc ! decodebin ! videoconvert\n"
+    "                     (default: rendered frames pushed through appsrc)\n"
     "  --json FILE        writes every question, answer and grade as JSON lines\n"
     "  --check LIST       CATEGORY=FRACTION,...: exits 1 when a category of the first mode\n"
     "                     scores below its fraction (default: no check)\n"
     "  -h, --help         this help\n";
 
 const CliSpec kSpec = {{"model", "seed", "streams", "min-length", "max-length", "questions",
-                        "threads", "json", "context-mode", "check", "phrasings"},
+                        "threads", "json", "context-mode", "check", "phrasings", "real-files"},
                        {},
                        {}};
 
@@ -112,6 +122,7 @@ Options parse(const CliArgs& args) {
     else
       throw UsageError("--context-mode must be standing, exact, hybrid, auto or both, not '" + v + "'");
   }
+  o.real_files = args.value("real-files", "");
   const std::string p = args.value("phrasings", "training");
   if (p == "held-out")
     o.phrasings = PhrasingSet::HeldOut;
@@ -146,9 +157,15 @@ const std::vector<std::pair<int, int>> kSizes = {{320, 240}, {1280, 720}, {176, 
                                                  {720, 576}, {360, 640}};
 const std::vector<std::pair<int, int>> kRates = {{1, 1}, {1, 1}, {2, 1}, {1, 2}};  // fps num/den
 
-// Renders the stream's sampled frames and pushes each at its stream time.
-void feed(eval::EvalPipeline& pipeline, const Stream& stream, int width, int height, int fps_num,
-          int fps_den) {
+// Frame sizes of the real files: none is a training size (4:3, 16:9, portrait 9:16, CIF,
+// square), cycled with the file formats.
+const std::vector<std::pair<int, int>> kFileSizes = {{400, 300}, {640, 360}, {270, 480},
+                                                     {352, 288}, {500, 500}};
+
+// Renders the stream's sampled frames and pushes each at its stream time into `sink` (the
+// element pipeline, or a file writer), then finishes it.
+template <typename Sink>
+void feed(Sink& sink, const Stream& stream, int width, int height, int fps_num, int fps_den) {
   const double interval = static_cast<double>(fps_den) / fps_num;
   for (const auto& span : sampled_spans(stream, interval)) {
     const Segment& seg = stream.segments[span.segment];
@@ -160,10 +177,10 @@ void feed(eval::EvalPipeline& pipeline, const Stream& stream, int width, int hei
     r.fps_den = fps_den;
     r.frames = span.samples;
     render_frames(r, [&](const cv::Mat& rgb, int64_t k) {
-      pipeline.push(rgb, span.first_ns + std::llround(k * interval * 1e9));
+      sink.push(rgb, span.first_ns + std::llround(k * interval * 1e9));
     });
   }
-  pipeline.finish();
+  sink.finish();
 }
 
 struct Tally {
@@ -252,7 +269,8 @@ int run(const CliArgs& args) {
     const auto length = static_cast<int64_t>(
         std::exp(lo + (hi - lo) * (o.streams > 1 ? static_cast<double>(i) / (o.streams - 1) : 0)));
     const Stream stream = stream_with_length(rng, length);
-    const auto [w, h] = kSizes[static_cast<size_t>(i) % kSizes.size()];
+    const auto [w, h] = (o.real_files.empty() ? kSizes : kFileSizes)[static_cast<size_t>(i) %
+                                                                       kSizes.size()];
     const auto [fn, fd] = kRates[static_cast<size_t>(i) % kRates.size()];
     const double interval = static_cast<double>(fd) / fn;
     std::vector<Question> questions;
@@ -273,9 +291,24 @@ int run(const CliArgs& args) {
     po.height = h;
     po.fps_num = fn;
     po.fps_den = fd;
+    std::string written;  // the real file's format, for the stream's line
+    if (!o.real_files.empty()) {
+      const auto format = static_cast<eval::FileFormat>(i % eval::kFileFormats);
+      po.file = o.real_files + "/stream-" + std::to_string(i) + "." + eval::file_extension(format);
+      const auto w0 = std::chrono::steady_clock::now();
+      eval::StreamFileWriter writer(po.file, format, w, h, fn, fd);
+      feed(writer, stream, w, h, fn, fd);
+      char text[128];
+      std::snprintf(text, sizeof text, ", %s written in %.1f s", eval::file_format_name(format),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count());
+      written = text;
+    }
     eval::EvalPipeline pipeline(po);
     const auto t0 = std::chrono::steady_clock::now();
-    feed(pipeline, stream, w, h, fn, fd);
+    if (o.real_files.empty())
+      feed(pipeline, stream, w, h, fn, fd);
+    else
+      pipeline.finish();  // the file plays to its end
     const auto t1 = std::chrono::steady_clock::now();
     const auto answers = pipeline.ask(texts);
     const auto t2 = std::chrono::steady_clock::now();
@@ -288,11 +321,11 @@ int run(const CliArgs& args) {
     for (size_t m = 0; m < o.modes.size(); ++m)
       entries += (m ? ", " : "") + std::to_string(pipeline.memory_frames(m)) + " entries (" +
                  o.modes[m] + ")";
-    std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps, %s, fed in %.1f s, "
+    std::printf("stream %lld: %s, %zu segments, %dx%d at %.2g fps%s, %s, fed in %.1f s, "
                 "%zu questions answered in %.1f s\n",
                 static_cast<long long>(i), format_clock(stream.length_s() * 1000000000).c_str(),
-                stream.segments.size(), w, h, 1.0 / interval, entries.c_str(), fed_s,
-                questions.size(), asked_s);
+                stream.segments.size(), w, h, 1.0 / interval, written.c_str(), entries.c_str(),
+                fed_s, questions.size(), asked_s);
 
     for (size_t m = 0; m < o.modes.size(); ++m)
       for (size_t q = 0; q < questions.size(); ++q) {

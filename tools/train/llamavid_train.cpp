@@ -425,10 +425,10 @@ void train(const Options& o) {
   eo.min_segments = o.min_segments;
   eo.long_streams = o.long_streams;
   eo.long_segments = o.long_segments;
-  // Hard categories weigh more; off-topic questions are few. In Category's order: now,
+  // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
   // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
   eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
-  eo.category_share = {1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2};
+  eo.category_share = {1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5};
   static_assert(kNumCategories == 11, "one weight and share per category");
   if (!o.categories.empty()) {
     std::vector<double> share(kNumCategories, 0.0);

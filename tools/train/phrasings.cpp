@@ -11,6 +11,48 @@ namespace {
 
 using Key = std::tuple<Category, PhrasingSet, Form>;
 
+// Questions about anything but the screen: fixed ones and templates crossed with fillers, so
+// that the fixed answer is learnt for a kind of question, not for a list. The held-out set has
+// templates and fixed questions of its own. No filler names a class of the world.
+std::vector<std::string> off_topic(PhrasingSet set) {
+  const std::vector<std::string> places = {"France", "Japan", "Peru", "Kenya", "Canada",
+                                           "Norway", "Egypt", "Chile", "India", "Italy"};
+  const std::vector<std::string> topics = {"history", "the stock market", "dinosaurs",
+                                           "the ocean", "music", "football", "the moon",
+                                           "volcanoes", "cats", "chess"};
+  const std::vector<std::string> tasks = {"cook rice", "fix a bike", "learn to swim",
+                                          "write a letter", "plant a tree", "bake bread",
+                                          "tie a tie", "change a tyre", "save money",
+                                          "sleep better"};
+  std::vector<std::string> out;
+  // Every filler in a template.
+  const auto add = [&](const char* text, const std::vector<std::string>& fillers) {
+    for (const auto& filler : fillers) out.push_back(fill(text, filler));
+  };
+  if (set == PhrasingSet::Training) {
+    out = {"Who is the president?", "What is the weather like today?", "Tell me a joke.",
+           "How do I cook pasta?", "What is two plus two?",
+           "Who won the football match?", "What is your name?", "Write a poem about the sea.",
+           "What time is it in Tokyo?", "Can you translate hello into German?",
+           "What is the meaning of life?"};
+    add("What is the capital of {x}?", places);
+    add("What is the weather like in {x}?", places);
+    add("What time is it in {x}?", places);
+    add("Tell me about {x}.", topics);
+    add("Write a poem about {x}.", topics);
+    add("What do you think about {x}?", topics);
+    add("How do I {x}?", tasks);
+    add("Can you help me {x}?", tasks);
+  } else {
+    out = {"Who wrote Hamlet?", "How far away is the moon?", "Recommend a good book.",
+           "What is the speed of light?", "Should I buy a new car?"};
+    add("What is the population of {x}?", places);
+    add("Explain {x} to a child.", topics);
+    add("What is the best way to {x}?", tasks);
+  }
+  return out;
+}
+
 // At least 8 training and 3 held-out phrasings of every form; a held-out one never shares its
 // whole wording with a training one.
 const std::map<Key, std::vector<std::string>>& table() {
@@ -103,15 +145,8 @@ const std::map<Key, std::vector<std::string>>& table() {
       {{C::Describe, S::HeldOut, Form::Plain},
        {"What was displayed between {t} and {u}?", "Tell me what was on screen from {t} to {u}.",
         "What could be seen between {t} and {u}?"}},
-      {{C::OffTopic, S::Training, Form::Plain},
-       {"Who is the president?", "What is the weather like today?", "Tell me a joke.",
-        "What is the capital of France?", "How do I cook pasta?", "What is two plus two?",
-        "Who won the football match?", "What is your name?", "Write a poem about the sea.",
-        "What time is it in Tokyo?", "Can you translate hello into German?",
-        "What is the meaning of life?"}},
-      {{C::OffTopic, S::HeldOut, Form::Plain},
-       {"Who wrote Hamlet?", "How far away is the moon?", "Recommend a good book.",
-        "What is the speed of light?", "Should I buy a new car?"}},
+      {{C::OffTopic, S::Training, Form::Plain}, off_topic(S::Training)},
+      {{C::OffTopic, S::HeldOut, Form::Plain}, off_topic(S::HeldOut)},
   };
   return t;
 }
