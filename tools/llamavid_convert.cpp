@@ -1,6 +1,7 @@
 // llamavid-convert: turns a released LLaMA-VID checkpoint folder into a llamavid model directory
 // (docs/model-format.md). Every tensor the model needs is checked for presence and shape before
-// anything is written; the output is written atomically.
+// anything is written; each output file is written atomically (model.safetensors first, then
+// the config and tokenizers), so an interrupted run leaves no half-written file.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -99,9 +100,13 @@ std::vector<std::pair<std::string, torch::Tensor>> gather(const ModelConfig& con
   return out;
 }
 
+// Through a temporary file renamed over `to`, so `to` is the old file or the new one, whole.
 void copy_into(const fs::path& from, const fs::path& to) {
   if (!fs::is_regular_file(from)) throw Error(from.string() + ": file is missing");
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  fs::path tmp = to;
+  tmp += ".tmp";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  fs::rename(tmp, to);
 }
 
 int run(const CliArgs& args) {
