@@ -41,11 +41,11 @@ void post_answer(GstLlamavid* self, uint64_t id, const std::string& question, co
            "llamavid-answer", "id", G_TYPE_UINT64, static_cast<guint64>(id), "question",
            G_TYPE_STRING, make_valid_utf8(question).c_str(), "answer", G_TYPE_STRING,
            make_valid_utf8(a.text).c_str(), "stream-time", G_TYPE_UINT64,
-           static_cast<guint64>(std::max<int64_t>(stream_time_ns, 0)), "memory-start",
-           G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_start_ns, 0)),
-           "memory-end", G_TYPE_UINT64, static_cast<guint64>(std::max<int64_t>(a.memory_end_ns, 0)),
+           ns_field(stream_time_ns), "memory-start",
+           G_TYPE_UINT64, ns_field(a.memory_start_ns),
+           "memory-end", G_TYPE_UINT64, ns_field(a.memory_end_ns),
            "frames", G_TYPE_UINT, static_cast<guint>(a.frames), "latency", G_TYPE_UINT64,
-           static_cast<guint64>(std::max<int64_t>(latency_ns, 0)), nullptr);
+           ns_field(latency_ns), nullptr);
   push_text(self, s, &text, std::max<int64_t>(stream_time_ns, 0));
   post(self, s);
 }

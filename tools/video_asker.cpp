@@ -13,26 +13,12 @@
 #include "gst_elements.h"
 #include "message_json.h"
 #include "stream/stream_analyzer.h"  // quoted_question
+#include "text/time_marker.h"        // format_clock
 #include "video_pipeline.h"
 
 namespace llamavid {
 
 namespace {
-
-// "HH:MM:SS" (with ".mmm" when `millis`).
-std::string clock_text(int64_t ns, bool millis = false) {
-  ns = std::max<int64_t>(ns, 0);
-  const int64_t s = ns / 1000000000;
-  char text[40];
-  if (millis)
-    std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld.%03lld",
-                  static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60),
-                  static_cast<long long>(s % 60), static_cast<long long>(ns / 1000000 % 1000));
-  else
-    std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  return text;
-}
 
 constexpr auto kProgressInterval = std::chrono::milliseconds(500);
 
@@ -156,9 +142,9 @@ class ElementAsker {
     last_progress_ = now;
     const int64_t position = std::max<int64_t>(pipeline_->position_ns(), 0);
     const int64_t duration = pipeline_->duration_ns();
-    std::string line = clock_text(position);
+    std::string line = format_clock(position);
     if (duration > 0) {
-      line += " / " + clock_text(duration);
+      line += " / " + format_clock(duration);
       const int64_t percent = std::min<int64_t>(100, position * 100 / duration);
       line += " (" + std::to_string(percent) + " %)";
     }
@@ -169,7 +155,7 @@ class ElementAsker {
       const double seconds = std::chrono::duration<double>(now - started_).count();
       char took[32];
       std::snprintf(took, sizeof took, "%.1f", seconds);
-      std::cerr << "llamavid-ask: read " << clock_text(position) << " of video in " << took
+      std::cerr << "llamavid-ask: read " << format_clock(position) << " of video in " << took
                 << " s (" << sampled << " frames sampled, " << skipped << " skipped)\n";
       return;
     }
@@ -300,7 +286,10 @@ std::string answer_line(const std::string& text) {
 
 std::string alert_line(int64_t since_ns, const std::string& question, const std::string& previous,
                        const std::string& answer) {
-  return clock_text(since_ns, /*millis=*/true) + "  " + answer_line(question) + ": " +
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03lld",
+                static_cast<long long>(std::max<int64_t>(since_ns, 0) / 1000000 % 1000));
+  return format_clock(since_ns) + millis + "  " + answer_line(question) + ": " +
          answer_line(previous) + " -> " + answer_line(answer);
 }
 

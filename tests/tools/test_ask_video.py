@@ -34,6 +34,16 @@ def ask(*args, timeout=120, stdin=None):
                           input=stdin)
 
 
+def finish(p, timeout):
+    """(stdout, stderr) of a running llamavid-ask, killed when it outlives `timeout`."""
+    try:
+        return p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def setUpModule():
     os.makedirs(SCRATCH, exist_ok=True)
     media_util.make_tiny_model(MODEL)
@@ -361,12 +371,7 @@ class LiveRtsp(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(4)
         self.server.proc.kill()
-        try:
-            out, err = p.communicate(timeout=90)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        out, err = finish(p, 90)
         self.assertEqual(p.returncode, 1, err)
         self.assertEqual(len(out.splitlines()), 1, out + err)
         self.assertIn("llamavid-ask: ", err)
@@ -379,12 +384,7 @@ class LiveRtsp(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         p.send_signal(signal.SIGINT)
-        try:
-            out, err = p.communicate(timeout=20)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        out, err = finish(p, 20)
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(len(out.splitlines()), 1, out)
 

@@ -269,8 +269,8 @@ int run(const CliArgs& args) {
     const auto length = static_cast<int64_t>(
         std::exp(lo + (hi - lo) * (o.streams > 1 ? static_cast<double>(i) / (o.streams - 1) : 0)));
     const Stream stream = stream_with_length(rng, length);
-    const auto [w, h] = (o.real_files.empty() ? kSizes : kFileSizes)[static_cast<size_t>(i) %
-                                                                       kSizes.size()];
+    const auto& sizes = o.real_files.empty() ? kSizes : kFileSizes;
+    const auto [w, h] = sizes[static_cast<size_t>(i) % sizes.size()];
     const auto [fn, fd] = kRates[static_cast<size_t>(i) % kRates.size()];
     const double interval = static_cast<double>(fd) / fn;
     std::vector<Question> questions;
