@@ -1,10 +1,12 @@
 """Smoke test of the default model's training tool on a tiny configuration: tokenizers from the
 corpus (every answer word one piece), a few steps of packed standing-mode and exact-mode
 sequences that lower the loss, a checkpoint that a second run resumes from, an
-exported model directory that llamavid-eval loads and asks questions with.
+exported model directory that llamavid-eval loads and asks questions with, and a deeper model
+grown from the checkpoint that answers exactly as it did.
 
 usage: test_train_smoke.py LLAMAVID_TRAIN LLAMAVID_EVAL SOURCE_ROOT SCRATCH_DIR
 """
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +62,38 @@ def main():
     report = run([evaluate, "--model", out, "--streams", "1", "--min-length", "60",
                   "--max-length", "60", "--questions", "10"])
     assert "| all |" in report, report
+
+    # A model with twice the decoder layers grown from that checkpoint answers every question
+    # as the checkpoint did (the new layers add nothing before they train), and its run skips
+    # the vision phase and starts at step 0.
+    config = os.path.join(root, "tests", "tools", "tiny_train_config.json")
+    with open(config) as f:
+        deep = json.load(f)
+    deep["num_hidden_layers"] *= 2
+    grown_work, grown_out = os.path.join(scratch, "grown_work"), os.path.join(scratch, "grown")
+    os.makedirs(grown_work)
+    for f in ("tokenizer.model", "vocab.txt", "frame_bank.safetensors"):
+        shutil.copy(os.path.join(work, f), grown_work)
+    deep_config = os.path.join(scratch, "deep_config.json")
+    with open(deep_config, "w") as f:
+        json.dump(deep, f)
+    log = run([train, "train", "--work", grown_work, "--out", grown_out, "--seed", "3",
+               "--config", deep_config, "--grow-from", os.path.join(work, "checkpoint"),
+               "--steps", "0"])
+    assert "grown from" in log and "vision step 0 loss" not in log, log
+    with open(os.path.join(grown_out, "config.json")) as f:
+        assert json.load(f)["num_hidden_layers"] == deep["num_hidden_layers"]
+
+    def answers(model):
+        path = os.path.join(scratch, os.path.basename(model) + ".jsonl")
+        run([evaluate, "--model", model, "--streams", "2", "--min-length", "60",
+             "--max-length", "120", "--questions", "22", "--context-mode", "standing",
+             "--json", path])
+        with open(path) as f:
+            return [json.loads(line)["answer"] for line in f if line.strip()]
+    before = answers(out)
+    assert len(before) == 44, before
+    assert answers(grown_out) == before
     print("OK")
 
 

@@ -12,7 +12,7 @@
 //                        [--frames-per-class N] [--streams N]
 //                        [--questions N] [--exact-streams N] [--exact-questions N]
 //                        [--lr X] [--decay-start N] [--decay-steps N]
-//                        [--time-limit SECONDS] [--categories NAME,NAME...]
+//                        [--time-limit SECONDS] [--categories NAME,NAME...] [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -42,6 +42,7 @@
 #include "core/error.h"
 #include "examples.h"
 #include "frame_bank.h"
+#include "grow.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "questions.h"
@@ -88,6 +89,9 @@ struct Options {
   int64_t decay_steps = 0;
   double time_limit_s = 0;  // 0: none
   std::string categories;   // comma-separated category names; empty: all
+  // A checkpoint of a shallower model that a new run (no checkpoint in --work) starts from
+  // (grow.h); empty: from scratch.
+  std::string grow_from;
 };
 
 const char* kUsage =
@@ -101,7 +105,7 @@ const char* kUsage =
     "              [--questions N] [--exact-streams N] [--exact-questions N]\n"
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
-    "              [--categories NAME,NAME...]\n"
+    "              [--categories NAME,NAME...] [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -160,6 +164,10 @@ const char* kUsage =
     "  --categories LIST     NAME,NAME...: asks only questions of these categories, out of now,\n"
     "                        on-screen, at, order, presence, first, last, duration, count,\n"
     "                        describe, off-topic (default: all)\n"
+    "  --grow-from DIR       a new run (no checkpoint in --work yet) starts from the checkpoint\n"
+    "                        in DIR, of a model whose decoder has a divisor of --config's\n"
+    "                        layers: its layers are kept and new ones, adding nothing at first,\n"
+    "                        go between them; the vision phase is not repeated (default: none)\n"
     "  -h, --help            this help\n"
     "\n"
     "Every command accepts every option and ignores those it does not list.\n";
@@ -169,7 +177,7 @@ const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps"
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions",
                         "exact-streams", "exact-questions", "lr",
-                        "decay-start", "decay-steps", "time-limit", "categories"},
+                        "decay-start", "decay-steps", "time-limit", "categories", "grow-from"},
                        {},
                        {}};
 
@@ -205,6 +213,7 @@ Options parse(const CliArgs& args) {
   count("decay-steps", o.decay_steps);
   o.time_limit_s = args.number("time-limit", o.time_limit_s);
   o.categories = args.value("categories", o.categories);
+  o.grow_from = args.value("grow-from", o.grow_from);
   if (o.checkpoint_every < 1 || o.threads < 1)
     throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
@@ -355,6 +364,10 @@ void train(const Options& o) {
     progress = load_checkpoint(ckpt, all, nullptr);
     std::printf("resuming: vision step %lld, step %lld\n",
                 static_cast<long long>(progress.vision_step), static_cast<long long>(progress.step));
+  } else if (!o.grow_from.empty()) {
+    progress = grow_from_checkpoint(o.grow_from, all);
+    std::printf("grown from %s (vision step %lld)\n", o.grow_from.c_str(),
+                static_cast<long long>(progress.vision_step));
   }
   Clock clock;
   const double elapsed_before = progress.elapsed_s;

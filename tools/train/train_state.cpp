@@ -36,19 +36,27 @@ bool has_checkpoint(const std::string& dir) {
          fs::exists(fs::path(dir) / "params.safetensors");
 }
 
+void copy_stored_tensor(const SafetensorsFile& file, const std::string& dir,
+                        const std::string& name, const torch::Tensor& t) {
+  if (!file.contains(name)) throw Error(dir + ": the checkpoint lacks tensor '" + name + "'");
+  auto stored = file.tensor(name);
+  if (stored.sizes() != t.sizes())
+    throw Error(dir + ": tensor '" + name + "' has another shape than the model's");
+  torch::NoGradGuard no_grad;
+  t.copy_(stored);
+}
+
 Progress load_checkpoint(const std::string& dir, const NamedTensors& params,
                          torch::optim::Optimizer* optimizer) {
   auto file = SafetensorsFile::open((fs::path(dir) / "params.safetensors").string());
   torch::NoGradGuard no_grad;
-  for (const auto& [name, t] : params) {
-    if (!file->contains(name)) throw Error(dir + ": the checkpoint lacks tensor '" + name + "'");
-    auto stored = file->tensor(name);
-    if (stored.sizes() != t.sizes())
-      throw Error(dir + ": tensor '" + name + "' has another shape than the model's");
-    t.copy_(stored);
-  }
+  for (const auto& [name, t] : params) copy_stored_tensor(*file, dir, name, t);
   const fs::path opt = fs::path(dir) / "optimizer.pt";
   if (optimizer && fs::exists(opt)) torch::load(*optimizer, opt.string());
+  return load_progress(dir);
+}
+
+Progress load_progress(const std::string& dir) {
   std::ifstream in((fs::path(dir) / "progress.json").string());
   nlohmann::json j = nlohmann::json::parse(in);
   Progress p;

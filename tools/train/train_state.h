@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "io/safetensors.h"
+
 namespace llamavid::world {
 
 struct Progress {
@@ -26,10 +28,16 @@ void save_checkpoint(const std::string& dir, const NamedTensors& params,
                      torch::optim::Optimizer* optimizer, const Progress& progress);
 // Whether DIR holds a complete checkpoint.
 bool has_checkpoint(const std::string& dir);
+// Copies the checkpoint file's tensor `name` into `t`; Error naming DIR when the file lacks it or
+// it has another shape.
+void copy_stored_tensor(const SafetensorsFile& file, const std::string& dir,
+                        const std::string& name, const torch::Tensor& t);
 // Copies the stored parameters into `params` (by name; Error when one is missing or differs in
 // shape) and returns the progress; loads the optimizer state when `optimizer` is given and the
 // checkpoint has one.
 Progress load_checkpoint(const std::string& dir, const NamedTensors& params,
                          torch::optim::Optimizer* optimizer);
+// The progress stored in DIR.
+Progress load_progress(const std::string& dir);
 
 }  // namespace llamavid::world
