@@ -42,6 +42,8 @@ uint64_t span_ns(const StreamAnalyzer& a) {
   return static_cast<uint64_t>(std::max<int64_t>(span, 0));
 }
 
+uint64_t ns_value(int64_t ns) { return static_cast<uint64_t>(std::max<int64_t>(ns, 0)); }
+
 // The property table: property id = row index + 1.
 const PropertyRow kProperties[] = {
     {[] {
@@ -128,6 +130,30 @@ const PropertyRow kProperties[] = {
      [](GstLlamavid* self, GValue* v) {
        auto a = current_analyzer(self);
        g_value_set_uint64(v, a ? span_ns(*a) : 0);
+     },
+     Effect::None},
+    {[] {
+       return g_param_spec_uint64("memory-start", "Memory start",
+                                  "Time of the oldest memory entry's start on the memory's "
+                                  "timeline (ns; 0 while the memory is empty)",
+                                  0, G_MAXUINT64, 0, kRo);
+     },
+     nullptr, nullptr,
+     [](GstLlamavid* self, GValue* v) {
+       auto a = current_analyzer(self);
+       g_value_set_uint64(v, a && a->memory_frames() ? ns_value(a->memory_start_ns()) : 0);
+     },
+     Effect::None},
+    {[] {
+       return g_param_spec_uint64("memory-end", "Memory end",
+                                  "Time of the newest memory entry's end on the memory's "
+                                  "timeline (ns; 0 while the memory is empty)",
+                                  0, G_MAXUINT64, 0, kRo);
+     },
+     nullptr, nullptr,
+     [](GstLlamavid* self, GValue* v) {
+       auto a = current_analyzer(self);
+       g_value_set_uint64(v, a && a->memory_frames() ? ns_value(a->memory_end_ns()) : 0);
      },
      Effect::None},
     {[] {

@@ -73,6 +73,8 @@ TEST(ElementPads, InspectListsEverything) {
                            "ask-at-eos",
                            "memory-frames",
                            "memory-span",
+                           "memory-start",
+                           "memory-end",
                            "max-memory-entries",
                            "merge-threshold",
                            "time-markers",
@@ -177,7 +179,8 @@ TEST(ElementPads, SamplesByStreamTime) {
   EXPECT_EQ(e.uint64_property("memory-span"), 3450 * GST_MSECOND);
 }
 
-// Stream time (not buffer time) places the frames: a segment starting at 10 s with time 100 s.
+// Stream time (not buffer time) places the frames: a segment starting at 10 s with time 100 s;
+// memory-start and memory-end say so.
 TEST(ElementPads, MemoryUsesStreamTime) {
   ElementHarness e({{"sample-fps", "1000"}, {"skip-frames", "never"}});
   GstSegment segment;
@@ -195,6 +198,8 @@ TEST(ElementPads, MemoryUsesStreamTime) {
   ASSERT_TRUE(gst_structure_get_uint64(gst_message_get_structure(m), "stream-time", &stream_time));
   EXPECT_EQ(stream_time, 102 * kSecond);
   gst_message_unref(m);
+  EXPECT_EQ(e.uint64_property("memory-start"), 100 * kSecond);
+  EXPECT_EQ(e.uint64_property("memory-end"), 102 * kSecond);
 }
 
 // A change of size and format mid-stream keeps the memory.

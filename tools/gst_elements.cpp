@@ -59,6 +59,48 @@ GstElement* make_llamavid_element(const char* name) {
   return e;
 }
 
+std::string source_to_uri(const std::string& source) {
+  if (gst_uri_is_valid(source.c_str())) return source;
+  if (!fs::exists(source)) throw Error(source + ": no such file");
+  GError* err = nullptr;
+  gchar* uri = gst_filename_to_uri(source.c_str(), &err);
+  if (!uri) {
+    std::string why = err ? err->message : "unknown reason";
+    g_clear_error(&err);
+    throw Error(source + ": cannot be turned into a URI: " + why);
+  }
+  std::string out = uri;
+  g_free(uri);
+  return out;
+}
+
+std::string link_decoded_pad(GstElement* pipeline, GstPad* pad, GstElement* convert) {
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
+  bool video = gst_caps_get_size(caps) > 0 &&
+               g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)),
+                                "video/x-raw");
+  gst_caps_unref(caps);
+  GstPad* sink = nullptr;
+  if (video) {
+    sink = gst_element_get_static_pad(convert, "sink");
+    if (gst_pad_is_linked(sink)) video = false;  // only the first video stream is watched
+  }
+  if (!video) {
+    if (sink) gst_object_unref(sink);
+    GstElement* drop = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(drop, "sync", FALSE, "async", FALSE, nullptr);
+    gst_bin_add(GST_BIN(pipeline), drop);
+    gst_element_sync_state_with_parent(drop);
+    sink = gst_element_get_static_pad(drop, "sink");
+  }
+  const GstPadLinkReturn r = gst_pad_link(pad, sink);
+  gst_object_unref(sink);
+  if (r != GST_PAD_LINK_OK)
+    return std::string("cannot link a decoded stream (") + gst_pad_link_get_name(r) + ")";
+  return "";
+}
+
 std::string error_text(GstMessage* error) {
   GError* err = nullptr;
   gchar* debug = nullptr;

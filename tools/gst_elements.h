@@ -1,6 +1,6 @@
 // GStreamer helpers shared by the tools that run the llamavid element in a pipeline
-// (llamavid-ask --video, llamavid-eval): making elements, finding the llamavid plugin, reading
-// bus messages.
+// (llamavid-ask --video, llamavid-eval, llamavid-monitor): making elements, finding the llamavid
+// plugin, sources as URIs, decoded pads, reading bus messages.
 #pragma once
 
 #include <string>
@@ -17,6 +17,14 @@ GstElement* make_element(const char* factory, const char* name = nullptr);
 // build tree's when the tool runs from the build tree, else the installed one. Error when
 // neither can be loaded.
 GstElement* make_llamavid_element(const char* name);
+
+// A file path becomes a file:// URI (Error when the file does not exist); a URI passes through.
+std::string source_to_uri(const std::string& source);
+
+// Links a pad that uridecodebin exposed in `pipeline`: the first video stream to `convert`'s sink
+// pad; any other stream (audio, subtitles, a second video) to a fakesink of its own, so that the
+// decoder never stalls on an unlinked pad. Returns what went wrong, empty when linked.
+std::string link_decoded_pad(GstElement* pipeline, GstPad* pad, GstElement* convert);
 
 // "element: message (debug)" of an ERROR message; errors posted by a pipeline itself (a tool's
 // own) leave the source name out.

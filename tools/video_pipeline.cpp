@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <filesystem>
 
 #include <glib-unix.h>
 
@@ -12,21 +11,6 @@
 #include "gst_elements.h"
 
 namespace llamavid {
-
-std::string source_to_uri(const std::string& source) {
-  if (gst_uri_is_valid(source.c_str())) return source;
-  if (!std::filesystem::exists(source)) throw Error(source + ": no such file");
-  GError* err = nullptr;
-  gchar* uri = gst_filename_to_uri(source.c_str(), &err);
-  if (!uri) {
-    std::string why = err ? err->message : "unknown reason";
-    g_clear_error(&err);
-    throw Error(source + ": cannot be turned into a URI: " + why);
-  }
-  std::string out = uri;
-  g_free(uri);
-  return out;
-}
 
 VideoPipeline::VideoPipeline(const std::string& source, const std::vector<GstElement*>& tail)
     : source_(source) {
@@ -74,32 +58,8 @@ VideoPipeline::~VideoPipeline() {
 }
 
 void VideoPipeline::on_pad_added(GstElement*, GstPad* pad, VideoPipeline* self) {
-  GstCaps* caps = gst_pad_get_current_caps(pad);
-  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
-  bool video = gst_caps_get_size(caps) > 0 &&
-               g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)),
-                                "video/x-raw");
-  gst_caps_unref(caps);
-  GstPad* sink = nullptr;
-  if (video) {
-    sink = gst_element_get_static_pad(self->convert_, "sink");
-    if (gst_pad_is_linked(sink)) video = false;  // only the first video stream is watched
-  }
-  if (!video) {
-    // Other streams (audio, subtitles, a second video) end in a sink of their own, so that
-    // the decoder never stalls on an unlinked pad.
-    if (sink) gst_object_unref(sink);
-    GstElement* drop = gst_element_factory_make("fakesink", nullptr);
-    g_object_set(drop, "sync", FALSE, "async", FALSE, nullptr);
-    gst_bin_add(GST_BIN(self->pipeline_), drop);
-    gst_element_sync_state_with_parent(drop);
-    sink = gst_element_get_static_pad(drop, "sink");
-  }
-  const GstPadLinkReturn r = gst_pad_link(pad, sink);
-  if (r != GST_PAD_LINK_OK)
-    self->post_error(self->source_ + ": cannot link a decoded stream (" +
-                     gst_pad_link_get_name(r) + ")");
-  gst_object_unref(sink);
+  const std::string why = link_decoded_pad(self->pipeline_, pad, self->convert_);
+  if (!why.empty()) self->post_error(self->source_ + ": " + why);
 }
 
 void VideoPipeline::on_no_more_pads(GstElement*, VideoPipeline* self) {

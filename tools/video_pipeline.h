@@ -14,9 +14,6 @@
 
 namespace llamavid {
 
-// A file path becomes a file:// URI (Error when the file does not exist); a URI passes through.
-std::string source_to_uri(const std::string& source);
-
 class VideoPipeline {
  public:
   // `tail`: the elements after videoconvert, linked in order; the pipeline takes them over.
