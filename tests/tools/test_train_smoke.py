@@ -51,8 +51,12 @@ def main():
     assert len(first) == 5, first
     assert sum(first[-2:]) / 2 < first[0] - 0.5, "the loss did not fall: %s" % first
 
-    # A second run resumes from the checkpoint instead of starting over.
-    log = run(common + ["--steps", "120"])
+    # A second run resumes from the checkpoint instead of starting over (with other category
+    # shares: a bad one is refused before anything runs).
+    bad = subprocess.run(common + ["--steps", "120", "--category-shares", "at=many"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert bad.returncode == 2 and "at=many" in bad.stdout, bad.stdout
+    log = run(common + ["--steps", "120", "--category-shares", "at=3,now=0.5"])
     assert "resuming: vision step 20, step 100" in log, log
     assert len(losses(os.path.join(work, "loss.tsv"))) == 6
 

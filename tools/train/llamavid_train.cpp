@@ -12,7 +12,8 @@
 //                        [--frames-per-class N] [--streams N]
 //                        [--questions N] [--exact-streams N] [--exact-questions N]
 //                        [--lr X] [--decay-start N] [--decay-steps N]
-//                        [--time-limit SECONDS] [--categories NAME,NAME...] [--grow-from DIR]
+//                        [--time-limit SECONDS] [--categories NAME,NAME...]
+//                        [--category-shares NAME=X,...] [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -26,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -89,6 +91,9 @@ struct Options {
   int64_t decay_steps = 0;
   double time_limit_s = 0;  // 0: none
   std::string categories;   // comma-separated category names; empty: all
+  // NAME=SHARE,...: how often each named category is drawn, over the defaults in train().
+  // Once a category is learnt its questions teach little; the rest can have its share.
+  std::string category_shares;
   // A checkpoint of a shallower model that a new run (no checkpoint in --work) starts from
   // (grow.h); empty: from scratch.
   std::string grow_from;
@@ -105,7 +110,8 @@ const char* kUsage =
     "              [--questions N] [--exact-streams N] [--exact-questions N]\n"
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
-    "              [--categories NAME,NAME...] [--grow-from DIR]\n"
+    "              [--categories NAME,NAME...] [--category-shares NAME=X,...]\n"
+    "              [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -164,6 +170,10 @@ const char* kUsage =
     "  --categories LIST     NAME,NAME...: asks only questions of these categories, out of now,\n"
     "                        on-screen, at, order, presence, first, last, duration, count,\n"
     "                        describe, off-topic (default: all)\n"
+    "  --category-shares LIST NAME=X,...: how often questions of the named categories are\n"
+    "                        drawn, relative to the others' defaults (now 1, on-screen 1, at\n"
+    "                        1.5, order 1.5, presence 1, first 1, last 1, duration 1, count 1,\n"
+    "                        describe 1, off-topic 0.5)\n"
     "  --grow-from DIR       a new run (no checkpoint in --work yet) starts from the checkpoint\n"
     "                        in DIR, of a model whose decoder has a divisor of --config's\n"
     "                        layers: its layers are kept and new ones, adding nothing at first,\n"
@@ -177,7 +187,7 @@ const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps"
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions",
                         "exact-streams", "exact-questions", "lr",
-                        "decay-start", "decay-steps", "time-limit", "categories", "grow-from"},
+                        "decay-start", "decay-steps", "time-limit", "categories", "category-shares", "grow-from"},
                        {},
                        {}};
 
@@ -214,6 +224,7 @@ Options parse(const CliArgs& args) {
   o.time_limit_s = args.number("time-limit", o.time_limit_s);
   o.categories = args.value("categories", o.categories);
   o.grow_from = args.value("grow-from", o.grow_from);
+  o.category_shares = args.value("category-shares", o.category_shares);
   if (o.checkpoint_every < 1 || o.threads < 1)
     throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
@@ -452,6 +463,18 @@ void train(const Options& o) {
       share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
     }
     eo.category_share = share;
+  }
+  std::stringstream shares(o.category_shares);
+  for (std::string item; std::getline(shares, item, ',');) {
+    const size_t eq = item.find('=');
+    Category c;
+    if (eq == std::string::npos || !category_from_name(item.substr(0, eq), c))
+      throw UsageError("--category-shares wants NAME=X, not '" + item + "'");
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str() + eq + 1, &end);
+    if (*end != '\0' || !(x >= 0.0 && x <= 1000.0))
+      throw UsageError("--category-shares: '" + item + "' needs a share from 0 to 1000");
+    eo.category_share[static_cast<int>(c)] = x;
   }
 
   std::ofstream log((work / "loss.tsv").string(), std::ios::app);
