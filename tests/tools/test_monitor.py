@@ -6,6 +6,7 @@ with the default model: camera a shows snow, camera b red.
 2. a's RTSP server stops for 10 s and comes back showing blue: a's status goes reconnecting, then
    playing with reconnects 1, the timeline goes on across the gap, and "Did snow appear?" is
    answered yes about what came before the cut (b, never snowy, says no).
+   b's server is stopped (SIGSTOP): with no frame for 10 s the camera is reconnected.
 3. The monitor is killed (SIGKILL): the last wills mark both cameras offline; started again with
    the same --state-dir, it answers the same question right from the restored memory.
 4. The broker stops for 5 s: answers to questions asked just before arrive after the
@@ -252,6 +253,16 @@ class MonitorTest(unittest.TestCase):
         # The timeline goes on across the 10 s cut: the memory ends well after it did before.
         self.assertGreater(snow["memory-end"], end_before + 10 * 10**9)
         self.assertEqual(self.answer("b", 203, mark)["answer"], "no")
+
+    def test_2b_stalled_camera(self):
+        self.playing("b", 0)
+        mark = self.sub.mark()
+        self.cam_b.proc.send_signal(signal.SIGSTOP)  # the connection stays open, frames stop
+        try:
+            self.sub.wait(topic("b", "status"), lambda j: j["state"] == "reconnecting", mark, 30)
+        finally:
+            self.cam_b.proc.send_signal(signal.SIGCONT)
+        self.playing("b", mark, timeout=60, reconnects=1)
 
     def test_3_monitor_killed_and_restored(self):
         time.sleep(3)  # an autosave (every 2 s of stream) after the blue frames

@@ -1,5 +1,7 @@
 #include "camera.h"
 
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 
 #include <gst/app/gstappsrc.h>
@@ -13,8 +15,9 @@ namespace llamavid::monitor {
 namespace {
 
 constexpr guint kTickMs = 1000;
-// Frames waiting between the connection and the element: a live camera drops the oldest (the
-// element skips frames itself when it falls behind), a file waits.
+// Frames waiting between the connection and the element. The element never holds a live stream
+// back (it skips frames itself when its encoder falls behind), so a full queue means the
+// machine cannot even hand frames over: a live camera's next frame is dropped and counted.
 constexpr guint64 kQueuedFrames = 4;
 
 int64_t now_ms() { return g_get_monotonic_time() / 1000; }
@@ -43,10 +46,10 @@ Camera::Camera(CameraSettings settings, Callbacks callbacks)
   appsrc_ = make_element("appsrc");
   llamavid_ = make_llamavid_element(settings_.name.c_str());
   GstElement* sink = make_element("fakesink");
+  // A file's frames wait for room; a live camera's are dropped (and counted) in on_frame.
   g_object_set(appsrc_, "format", GST_FORMAT_TIME, "is-live", live_ ? TRUE : FALSE, "block",
                live_ ? FALSE : TRUE, "max-bytes", static_cast<guint64>(0), "max-buffers",
                kQueuedFrames, nullptr);
-  if (live_) gst_app_src_set_leaky_type(GST_APP_SRC(appsrc_), GST_APP_LEAKY_TYPE_DOWNSTREAM);
   g_object_set(sink, "sync", FALSE, "async", FALSE, nullptr);
   if (!settings_.model.empty()) g_object_set(llamavid_, "model", settings_.model.c_str(), nullptr);
   if (!settings_.device.empty())
@@ -121,8 +124,10 @@ void Camera::stop() {
   if (tick_timer_) g_source_remove(tick_timer_);
   if (retry_timer_) g_source_remove(retry_timer_);
   tick_timer_ = retry_timer_ = 0;
-  source_.reset();
-  retired_.reset();
+  if (source_) retire_source();
+  stop_retired();
+  for (auto& f : stopping_) f.wait();
+  stopping_.clear();
   set_state(CameraState::Stopped);  // with the memory's figures, before they go
   // PAUSED->READY autosaves the memory (with --state-dir).
   gst_element_set_state(pipeline_, GST_STATE_NULL);
@@ -134,7 +139,7 @@ CameraStatus Camera::status() const {
   s.memory_start_ns = uint64_property(llamavid_, "memory-start");
   s.memory_end_ns = uint64_property(llamavid_, "memory-end");
   s.frames = uint64_property(llamavid_, "memory-frames");
-  s.frames_skipped = uint64_property(llamavid_, "frames-skipped");
+  s.frames_skipped = uint64_property(llamavid_, "frames-skipped") + frames_dropped_;
   s.reconnects = reconnects_;
   return s;
 }
@@ -145,9 +150,28 @@ void Camera::set_state(CameraState state) {
   callbacks_.on_status(status());
 }
 
+void Camera::retire_source() {
+  source_->retire();
+  retired_.push_back(std::move(source_));
+}
+
+void Camera::stop_retired() {
+  for (auto& r : retired_)
+    stopping_.push_back(std::async(std::launch::async, [old = std::move(r)]() mutable {
+      old.reset();
+    }));
+  retired_.clear();
+  stopping_.erase(std::remove_if(stopping_.begin(), stopping_.end(),
+                                 [](const std::future<void>& f) {
+                                   return f.wait_for(std::chrono::seconds(0)) ==
+                                          std::future_status::ready;
+                                 }),
+                  stopping_.end());
+}
+
 void Camera::connect() {
   retry_timer_ = 0;
-  retired_.reset();  // the failed connection's pipeline ends here, off its own bus callback
+  stop_retired();
   {
     std::lock_guard<std::mutex> lock(frame_mutex_);
     timeline_.new_connection();
@@ -164,8 +188,7 @@ void Camera::connect() {
 
 void Camera::lose(const std::string& why) {
   if (!source_) return;
-  source_->retire();
-  retired_ = std::move(source_);
+  retire_source();
   if (state_ == CameraState::Playing) ++reconnects_;
   const int64_t delay_ms = backoff_.next_delay_ms();
   std::cerr << "llamavid-monitor: camera '" << settings_.name << "': " << why
@@ -184,8 +207,7 @@ void Camera::on_end() {
   }
   // A file ends once: the element answers what is pending and its memory stays for questions.
   gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
-  source_->retire();
-  retired_ = std::move(source_);
+  retire_source();
   set_state(CameraState::Stopped);
 }
 
@@ -197,6 +219,12 @@ void Camera::on_frame(GstSample* sample) {
   const guint64 stream_time =
       gst_segment_to_stream_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
   if (!GST_CLOCK_TIME_IS_VALID(stream_time)) return;
+  last_frame_ms_ = now_ms();
+  frame_since_connect_ = true;
+  if (live_ && gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc_)) >= kQueuedFrames) {
+    ++frames_dropped_;
+    return;
+  }
   GstBuffer* out = gst_buffer_copy(buffer);  // shares the frame's memory
   {
     std::lock_guard<std::mutex> lock(frame_mutex_);
@@ -208,8 +236,6 @@ void Camera::on_frame(GstSample* sample) {
       gst_app_src_set_caps(GST_APP_SRC(appsrc_), caps);
     }
   }
-  last_frame_ms_ = now_ms();
-  frame_since_connect_ = true;
   gst_app_src_push_buffer(GST_APP_SRC(appsrc_), out);
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +69,8 @@ class Camera {
  private:
   void connect();
   void lose(const std::string& why);
+  void retire_source();
+  void stop_retired();
   void on_frame(GstSample* sample);
   void on_end();
   bool tick();
@@ -81,7 +84,11 @@ class Camera {
   GstElement* appsrc_ = nullptr;
   GstElement* llamavid_ = nullptr;
   guint bus_watch_ = 0, tick_timer_ = 0, retry_timer_ = 0;
-  std::unique_ptr<CameraSource> source_, retired_;
+  std::unique_ptr<CameraSource> source_;
+  // Connections given up (kept until the bus callback that gave them up has returned), then
+  // each stopped on a thread of its own, so the main loop never waits for one.
+  std::vector<std::unique_ptr<CameraSource>> retired_;
+  std::vector<std::future<void>> stopping_;
   CameraState state_ = CameraState::Starting;
   bool stopped_ = false;
   uint64_t reconnects_ = 0;
@@ -97,6 +104,7 @@ class Camera {
   GstCaps* caps_ = nullptr;
   std::atomic<int64_t> last_frame_ms_{0};
   std::atomic<bool> frame_since_connect_{false};
+  std::atomic<uint64_t> frames_dropped_{0};  // before the element: the hand-over queue was full
 };
 
 }  // namespace llamavid::monitor

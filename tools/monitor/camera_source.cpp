@@ -36,10 +36,15 @@ CameraSource::CameraSource(const std::string& uri, Callbacks callbacks)
 }
 
 CameraSource::~CameraSource() {
-  active_ = false;
+  retire();
   gst_element_set_state(pipeline_, GST_STATE_NULL);
-  g_source_remove(bus_watch_);
   gst_object_unref(pipeline_);
+}
+
+void CameraSource::retire() {
+  active_ = false;
+  if (bus_watch_) g_source_remove(bus_watch_);
+  bus_watch_ = 0;
 }
 
 void CameraSource::start() {

@@ -22,14 +22,17 @@ class CameraSource {
   };
 
   CameraSource(const std::string& uri, Callbacks callbacks);
-  ~CameraSource();  // stops the pipeline (its threads end before it returns)
+  // Stops the pipeline (its threads end before it returns). Any thread, after retire(): an RTSP
+  // source saying goodbye to a server that does not answer can take its timeout (20 s).
+  ~CameraSource();
   CameraSource(const CameraSource&) = delete;
   CameraSource& operator=(const CameraSource&) = delete;
 
   // Starts playing; a source that cannot start is reported through on_failure.
   void start();
-  // Nothing more is handed over or reported (the camera has given up on this connection).
-  void retire() { active_ = false; }
+  // Nothing more is handed over or reported (the camera has given up on this connection). On the
+  // main loop.
+  void retire();
 
  private:
   static GstFlowReturn on_new_sample(GstElement* sink, CameraSource* self);

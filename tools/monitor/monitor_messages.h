@@ -33,7 +33,7 @@ struct CameraStatus {
   CameraState state = CameraState::Starting;
   uint64_t memory_start_ns = 0, memory_end_ns = 0;
   uint64_t frames = 0;          // entries in memory (the element's memory-frames)
-  uint64_t frames_skipped = 0;  // sampled frames skipped behind a live source
+  uint64_t frames_skipped = 0;  // frames skipped behind a live source (element and hand-over)
   uint64_t reconnects = 0;      // times the camera was lost and reconnection began
 };
 std::string status_json(const CameraStatus& status);
