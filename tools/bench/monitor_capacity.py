@@ -15,7 +15,7 @@ trials the machine settles (load average below 2.5, at most 2 min). N doubles fr
 trial and the answer; --json prints the trials as JSON too.
 
 usage: monitor_capacity.py LLAMAVID_MONITOR [--seconds 60] [--ask-every 10] [--start 1]
-                           [--max 256] [--json]
+                           [--max 256] [--step 1] [--json]
 """
 import argparse
 import json
@@ -165,6 +165,8 @@ def main():
     p.add_argument("--ask-every", type=float, default=10, help="seconds between questions")
     p.add_argument("--start", type=int, default=1, help="cameras of the first trial")
     p.add_argument("--max", type=int, default=256, help="most cameras tried")
+    p.add_argument("--step", type=int, default=1,
+                   help="bisecting stops when held and failing counts are this close")
     p.add_argument("--json", action="store_true", help="print the trials as JSON at the end")
     args = p.parse_args()
     Gst.init(None)
@@ -191,7 +193,7 @@ def main():
                 bad = n
                 break
             good, n = n, n * 2
-        while bad is not None and bad - good > 1:
+        while bad is not None and bad - good > args.step:
             mid = (good + bad) // 2
             if run(mid):
                 good = mid
