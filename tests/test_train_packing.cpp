@@ -4,6 +4,7 @@
 // question at a time. A tiny random model keeps it fast; the packing does not depend on weights.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,6 +18,7 @@
 #include "examples.h"
 #include "model/model.h"
 #include "test_util.h"
+#include "text/prompt.h"
 #include "text/sentencepiece_tokenizer.h"
 #include "text/wordpiece_tokenizer.h"
 #include "world.h"
@@ -42,9 +44,11 @@ struct TinyTrainer {
 
   // A batch of `standing` packed streams of `questions` each, or `exact` streams of that many
   // one-question sequences, of up to `segments` segments.
-  Batch batch(int64_t standing, int64_t exact, int64_t questions, int64_t segments, uint64_t seed) {
+  Batch batch(int64_t standing, int64_t exact, int64_t questions, int64_t segments, uint64_t seed,
+              bool marker_targets = false) {
     ExampleSource src{&modules, &sp, &wp, &config, features, &by_class};
     ExampleOptions o;
+    o.marker_targets = marker_targets;
     o.streams = standing;
     o.questions_per_stream = questions;
     o.exact_streams = exact;
@@ -146,6 +150,36 @@ TEST(TrainPacking, LongStreamsGoPastTheCap) {
   EXPECT_EQ(short_seen, (std::set<int64_t>{2, 3, 4, 5, 6}));
   o.long_segments = o.max_segments;  // nothing past the cap to draw: long streams are capped too
   for (int i = 0; i < 50; ++i) EXPECT_LE(stream_segments(o, 0, rng), o.max_segments);
+}
+
+// The text between two entries' slots is the first one's time marker: its rows name that
+// entry's class; the template before the first entry, the slots and the text after the last
+// entry name nothing.
+TEST(TrainPacking, MarkerTargetsNameTheEntryBefore) {
+  const int64_t I = kImageTokenIndex, n = -100;
+  const std::vector<int64_t> ids = {1, 5, I, I, 7, 8, I, I, 9, I, I, 10, 11};
+  EXPECT_EQ(marker_targets_of(ids, 2, {100, 101, 102}),
+            (std::vector<int64_t>{n, n, n, n, 100, 100, n, n, 101, n, n, n, n}));
+}
+
+// In a batch, marker targets sit on prefix rows only, off by default.
+TEST(TrainPacking, MarkerTargetsOnPrefixRowsOnly) {
+  TinyTrainer t;
+  const Batch off = t.batch(/*standing=*/1, /*exact=*/1, /*questions=*/4, /*segments=*/5, 11);
+  EXPECT_EQ((off.marker_targets >= 0).sum().item<int64_t>(), 0);
+  const Batch on = t.batch(1, 1, 4, 5, 11, /*marker_targets=*/true);
+  const auto marked = on.marker_targets >= 0;
+  EXPECT_GT(marked.sum().item<int64_t>(), 0);
+  EXPECT_EQ(marked.logical_and(on.question_of >= 0).sum().item<int64_t>(), 0);
+  EXPECT_EQ(marked.logical_and(on.targets >= 0).sum().item<int64_t>(), 0);
+  // The markers' loss is a finite cross-entropy over those rows, zero without them.
+  torch::NoGradGuard no_grad;
+  auto logits = t.modules.llm->forward(on.embeds, on.positions, on.allowed);
+  const double loss = marker_loss(logits, on).item<double>();
+  EXPECT_TRUE(std::isfinite(loss) && loss > 0.0);
+  Batch unmarked = on;
+  unmarked.marker_targets = torch::full_like(on.marker_targets, -100);
+  EXPECT_EQ(marker_loss(logits, unmarked).item<double>(), 0.0);
 }
 
 }  // namespace

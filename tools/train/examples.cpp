@@ -57,7 +57,7 @@ Category pick_category(const ExampleOptions& o, std::mt19937_64& rng) {
 // of the sequence and itself (causally).
 struct Sequence {
   std::vector<torch::Tensor> parts;  // [n, C] each
-  std::vector<int64_t> positions, targets, question_of;
+  std::vector<int64_t> positions, targets, question_of, marker_targets;
   std::vector<int64_t> sees_prefix, block_begin;  // per row: keys [0, p) and [b, row]
   int64_t length = 0;
 
@@ -71,6 +71,7 @@ struct Sequence {
       positions.push_back(prefix + k);
       targets.push_back(block_targets[static_cast<size_t>(k)]);
       question_of.push_back(block_targets[static_cast<size_t>(k)] >= 0 ? question : -1);
+      marker_targets.push_back(-100);
       sees_prefix.push_back(prefix);
       block_begin.push_back(length);
     }
@@ -100,6 +101,24 @@ size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts) {
 }
 
 }  // namespace
+
+std::vector<int64_t> marker_targets_of(const std::vector<int64_t>& ids, int64_t slots_per_entry,
+                                       const std::vector<int64_t>& entry_labels) {
+  std::vector<int64_t> out(ids.size(), -100);
+  int64_t slots = 0;
+  size_t run_begin = 0;  // first text row after the latest slot
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] != kImageTokenIndex) continue;
+    // A slot that starts entry k + 1 closes entry k's marker, the text since its slots.
+    if (slots % slots_per_entry == 0 && slots > 0) {
+      const int64_t label = entry_labels[static_cast<size_t>(slots / slots_per_entry - 1)];
+      for (size_t r = run_begin; r < i; ++r) out[r] = label;
+    }
+    ++slots;
+    run_begin = i + 1;
+  }
+  return out;
+}
 
 int64_t stream_segments(const ExampleOptions& o, int64_t index, std::mt19937_64& rng) {
   if (index < std::min(o.long_streams, o.streams) && o.long_segments > o.max_segments)
@@ -170,11 +189,16 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
       return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
     };
+    std::vector<int64_t> entry_labels;
+    for (const auto& span : spans)
+      entry_labels.push_back(
+          src.tokenizer->encode(pattern_classes()[stream.segments[span.segment].cls].label)[0]);
     auto prefix_rows = [&](const std::vector<int64_t>& ids, size_t cut, const torch::Tensor& ctx) {
       const std::vector<int64_t> head(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut));
       auto rows = splice_visual(llm, head, entry_rows(ctx, content), 1);
       Sequence seq;
       seq.append(rows, 0, std::vector<int64_t>(static_cast<size_t>(rows.size(0)), -100), -1);
+      if (o.marker_targets) seq.marker_targets = marker_targets_of(head, slots, entry_labels);
       return seq;
     };
     if (standing) {
@@ -201,6 +225,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
   batch.positions = torch::zeros({B, L}, torch::kInt64);
   batch.targets = torch::full({B, L}, -100, torch::kInt64);
   batch.question_of = torch::full({B, L}, -1, torch::kInt64);
+  batch.marker_targets = torch::full({B, L}, -100, torch::kInt64);
   // Padding rows see themselves only (a query must see some key).
   auto sees_prefix = torch::zeros({B, L}, torch::kInt64);
   auto block_begin = torch::arange(L, torch::kInt64).repeat({B, 1});
@@ -211,6 +236,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     batch.positions[b].narrow(0, 0, n).copy_(torch::tensor(seq.positions, torch::kInt64));
     batch.targets[b].narrow(0, 0, n).copy_(torch::tensor(seq.targets, torch::kInt64));
     batch.question_of[b].narrow(0, 0, n).copy_(torch::tensor(seq.question_of, torch::kInt64));
+    batch.marker_targets[b].narrow(0, 0, n).copy_(torch::tensor(seq.marker_targets, torch::kInt64));
     sees_prefix[b].narrow(0, 0, n).copy_(torch::tensor(seq.sees_prefix, torch::kInt64));
     block_begin[b].narrow(0, 0, n).copy_(torch::tensor(seq.block_begin, torch::kInt64));
   }
@@ -234,6 +260,14 @@ torch::Tensor question_losses(const torch::Tensor& logits, const Batch& batch) {
   auto sums = torch::zeros({Q}, ce.options()).index_add(0, owner, ce);
   auto counts = torch::zeros({Q}, ce.options()).index_add(0, owner, torch::ones_like(ce));
   return sums / counts.clamp_min(1.0);
+}
+
+torch::Tensor marker_loss(const torch::Tensor& logits, const Batch& batch) {
+  auto mask = batch.marker_targets.reshape({-1}) >= 0;
+  if (!mask.any().item<bool>()) return torch::zeros({}, logits.options());
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(2)}).index({mask}),
+      batch.marker_targets.reshape({-1}).index({mask}));
 }
 
 }  // namespace llamavid::world

@@ -52,6 +52,8 @@ struct ExampleOptions {
   std::vector<double> category_weight = std::vector<double>(kNumCategories, 1.0);
   // Share of each category among the questions (index = Category).
   std::vector<double> category_share = std::vector<double>(kNumCategories, 1.0);
+  // Whether Batch::marker_targets is filled (see there).
+  bool marker_targets = false;
 };
 
 struct Batch {
@@ -61,6 +63,11 @@ struct Batch {
   torch::Tensor targets;    // [B, L] int64: the next token to predict, -100 where none
   torch::Tensor question_of;  // [B, L] int64: the question a target belongs to, -1 where none
   torch::Tensor question_weights;    // [Q] float32: loss weight of each question (its category's)
+  // [B, L] int64, with ExampleOptions::marker_targets: on each row of a time marker that lies
+  // between two entries, the first piece of the class label of the entry it follows; -100
+  // elsewhere. An auxiliary target: prefix rows predict nothing else, and a marker that knows
+  // its entry's class is what a question about that class must find to read its time.
+  torch::Tensor marker_targets;
   std::vector<Category> categories;  // [Q]
 };
 
@@ -74,5 +81,15 @@ Batch make_batch(const ExampleSource& source, const ExampleOptions& options, std
 // Per-question mean cross-entropy of a batch (each question averaged over its answer tokens).
 // logits [B, L, V] -> [Q]
 torch::Tensor question_losses(const torch::Tensor& logits, const Batch& batch);
+
+// Batch::marker_targets of a prefix `ids` whose slots each get one visual row, `slots_per_entry`
+// slots an entry: the text between the slots of entry k and those of entry k + 1 is entry k's
+// time marker, and its rows get entry_labels[k].
+std::vector<int64_t> marker_targets_of(const std::vector<int64_t>& ids, int64_t slots_per_entry,
+                                       const std::vector<int64_t>& entry_labels);
+
+// Mean cross-entropy over the rows of Batch::marker_targets; 0 when there are none.
+// logits [B, L, V] -> []
+torch::Tensor marker_loss(const torch::Tensor& logits, const Batch& batch);
 
 }  // namespace llamavid::world

@@ -13,7 +13,8 @@
 //                        [--questions N] [--exact-streams N] [--exact-questions N]
 //                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
-//                        [--category-shares NAME=X,...] [--grow-from DIR]
+//                        [--category-shares NAME=X,...] [--marker-labels X]
+//                        [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -94,6 +95,9 @@ struct Options {
   // NAME=SHARE,...: how often each named category is drawn, over the defaults in train().
   // Once a category is learnt its questions teach little; the rest can have its share.
   std::string category_shares;
+  // Weight of the auxiliary loss that makes each time marker name its entry's class
+  // (Batch::marker_targets); 0: none.
+  double marker_labels = 0;
   // A checkpoint of a shallower model that a new run (no checkpoint in --work) starts from
   // (grow.h); empty: from scratch.
   std::string grow_from;
@@ -111,7 +115,7 @@ const char* kUsage =
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
     "              [--categories NAME,NAME...] [--category-shares NAME=X,...]\n"
-    "              [--grow-from DIR]\n"
+    "              [--marker-labels X] [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -174,6 +178,9 @@ const char* kUsage =
     "                        drawn, relative to the others' defaults (now 1, on-screen 1, at\n"
     "                        1.5, order 1.5, presence 1, first 1, last 1, duration 1, count 1,\n"
     "                        describe 1, off-topic 0.5)\n"
+    "  --marker-labels X     weight of an auxiliary loss: every row of a time marker between\n"
+    "                        two entries learns to name the class of the entry it follows, so\n"
+    "                        that a question can find a marker by class (default 0: none)\n"
     "  --grow-from DIR       a new run (no checkpoint in --work yet) starts from the checkpoint\n"
     "                        in DIR, of a model whose decoder has a divisor of --config's\n"
     "                        layers: its layers are kept and new ones, adding nothing at first,\n"
@@ -187,7 +194,7 @@ const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps"
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions",
                         "exact-streams", "exact-questions", "lr",
-                        "decay-start", "decay-steps", "time-limit", "categories", "category-shares", "grow-from"},
+                        "decay-start", "decay-steps", "time-limit", "categories", "category-shares", "marker-labels", "grow-from"},
                        {},
                        {}};
 
@@ -225,6 +232,9 @@ Options parse(const CliArgs& args) {
   o.categories = args.value("categories", o.categories);
   o.grow_from = args.value("grow-from", o.grow_from);
   o.category_shares = args.value("category-shares", o.category_shares);
+  o.marker_labels = args.number("marker-labels", o.marker_labels);
+  if (!(o.marker_labels >= 0 && o.marker_labels <= 100))
+    throw UsageError("--marker-labels needs a weight from 0 to 100");
   if (o.checkpoint_every < 1 || o.threads < 1)
     throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
@@ -449,6 +459,7 @@ void train(const Options& o) {
   eo.min_segments = o.min_segments;
   eo.long_streams = o.long_streams;
   eo.long_segments = o.long_segments;
+  eo.marker_targets = o.marker_labels > 0;
   // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
   // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
   eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
@@ -490,7 +501,7 @@ void train(const Options& o) {
 
   std::vector<double> cat_sum(kNumCategories, 0.0);
   std::vector<int64_t> cat_n(kNumCategories, 0);
-  double loss_sum = 0;
+  double loss_sum = 0, marker_sum = 0;
   int64_t loss_n = 0;
   double batch_s = 0;  // time spent making batches (the rest is the LLM's forward and backward)
   const int64_t log_every = 20;
@@ -507,6 +518,11 @@ void train(const Options& o) {
     auto logits = modules.llm->forward(batch.embeds, batch.positions, batch.allowed);
     auto losses = question_losses(logits, batch);  // [Q]
     auto loss = (losses * batch.question_weights).sum() / batch.question_weights.sum();
+    if (eo.marker_targets) {
+      auto aux = marker_loss(logits, batch);
+      marker_sum += aux.item<double>();
+      loss = loss + o.marker_labels * aux;
+    }
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
@@ -528,6 +544,7 @@ void train(const Options& o) {
       for (int c = 0; c < kNumCategories; ++c)
         line << "\t" << category_name(static_cast<Category>(c)) << "="
              << (cat_n[c] ? cat_sum[c] / cat_n[c] : 0.0);
+      if (eo.marker_targets) line << "\tmarker=" << marker_sum / loss_n;
       log << line.str() << "\n";
       log.flush();
       std::printf("step %s\n", line.str().c_str());
@@ -535,6 +552,7 @@ void train(const Options& o) {
       std::fill(cat_sum.begin(), cat_sum.end(), 0.0);
       std::fill(cat_n.begin(), cat_n.end(), 0);
       loss_sum = 0;
+      marker_sum = 0;
       loss_n = 0;
       batch_s = 0;
     }
