@@ -58,6 +58,15 @@ const std::string& slow_model_dir() {
   return dir;
 }
 
+const std::string& slower_model_dir() {
+  static const std::string dir = [] {
+    std::string d = scratch_dir("element_slower_model");
+    run_python("make_slow_model.py", d + " --slower");
+    return d;
+  }();
+  return dir;
+}
+
 GstBuffer* solid_buffer(int width, int height, guint8 value, GstClockTime pts,
                         GstClockTime duration) {
   const gsize size = static_cast<gsize>(width) * height * 3;

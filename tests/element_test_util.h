@@ -16,9 +16,11 @@ namespace llamavid::test {
 
 constexpr GstClockTime kSecond = GST_SECOND;
 
-// Model directories written once per test run (make_tiny_model.py / make_slow_model.py).
+// Model directories written once per test run (make_tiny_model.py / make_slow_model.py: see
+// there which slow model suits which test).
 const std::string& tiny_model_dir();
 const std::string& slow_model_dir();
+const std::string& slower_model_dir();
 
 // An RGB buffer of one colour with the given timestamps.
 GstBuffer* solid_buffer(int width, int height, guint8 value, GstClockTime pts,

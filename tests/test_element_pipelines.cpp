@@ -136,7 +136,7 @@ TEST(ElementPipelines, LiveVideoNeverWaitsForTheModel) {
       "videotestsrc is-live=true pattern=ball ! "
       "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! "
       "llamavid name=l device=cpu sample-fps=1000 queue-size=1 model=\"" +
-      slow_model_dir() +
+      slower_model_dir() +
       "\" ! fakesink name=sink sync=true qos=true max-lateness=20000000 "
       "l.text_src ! fakesink sync=true");
   ASSERT_NE(p, nullptr);
