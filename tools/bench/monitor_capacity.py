@@ -10,7 +10,9 @@ camera plays, lets them run --seconds while asking every camera "What is on scre
 that window: a trial holds when every camera kept playing, none skipped a frame in the window
 (`frames-skipped`: the element's skips and the monitor's hand-over drops), each memory grew by
 the window's length (it kept up with real time), and every question was answered. Between
-trials the machine settles (load average below 2.5, at most 2 min). N doubles from
+trials the machine settles (load average below 2.5, at most 2 min). The cameras' MQTT sessions
+are persistent: a camera that took part in an earlier, larger trial gets the questions asked
+meanwhile when it comes back, and answers them too. N doubles from
 --start until a trial fails (or --max), then the boundary is bisected. Prints one line per
 trial and the answer; --json prints the trials as JSON too.
 
