@@ -22,6 +22,7 @@ usage: monitor_capacity.py LLAMAVID_MONITOR [--seconds 60] [--ask-every 10] [--s
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -208,6 +209,7 @@ def main():
     finally:
         broker.terminate()
         broker.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
