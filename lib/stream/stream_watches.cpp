@@ -119,12 +119,16 @@ bool StreamAnalyzer::finish_watches() {
   if (watches_.empty()) return true;
   const uint64_t generation = generation_;
   const auto interrupted = [&] { return !running_ || stopping_ || generation_ != generation; };
+  // A round under way ends first, so that every watch gets the same rounds (a round cut short
+  // would leave some watches one evaluation behind the others); then the EOS round.
+  const auto round_done = [&] { return interrupted() || !watch_round_busy_locked(); };
+  cv_.wait(lock, round_done);
+  if (interrupted()) return false;
   if (has_memory_) {
-    round_.clear();
     for (const auto& w : watches_) round_.push_back(w.id);
     cv_.notify_all();
   }
-  cv_.wait(lock, [&] { return interrupted() || !watch_round_busy_locked(); });
+  cv_.wait(lock, round_done);
   if (interrupted()) return false;
   const int64_t newest = session_.memory_end_ns();
   std::vector<WatchEvent> events;
