@@ -277,17 +277,19 @@ void StreamAnalyzer::encoder_loop() {
     for (auto& q : batch)
       if (spare_buffers_.size() < queue_size_ + max_batch_)
         spare_buffers_.push_back(q.frame.release_storage());
-    done_ += batch.size();
-    encoded_ += batch.size();
     newest_submitted_ = batch.back().submitted;
     const uint64_t skipped = filled && !watches_.empty() ? schedule_watch_round_locked() : 0;
-    cv_.notify_all();
+    // The skip report goes out before the batch counts as done, so that a drain() (EOS) that
+    // returns has every report of the frames it waited for behind it.
     if (skipped > 0 && callbacks_.on_watch_skipped) {
       const int64_t pts = last_pts_ns_;
       lock.unlock();
       callbacks_.on_watch_skipped(skipped, pts);
       lock.lock();
     }
+    done_ += batch.size();
+    encoded_ += batch.size();
+    cv_.notify_all();
     // Not live: the video may wait, and the round sees the memory it was due on; but a question
     // asked meanwhile never waits for watches (the round's rest is skipped if the next is due).
     if (!batch.back().live)
