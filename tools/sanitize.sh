@@ -2,7 +2,7 @@
 # The sanitizer and fuzzing part of CI (tools/test.sh runs it after the normal suite; see
 # docs/testing.md). Builds with clang from Debian 12:
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer and the libFuzzer targets:
-#               every test (setup "asan"), then every fuzzer for FUZZ_SECONDS (default 60) each;
+#               every test (setup "asan"), then every fuzzer for FUZZ_SECONDS (default 30) each;
 #   build-tsan  ThreadSanitizer, only what the threaded tests need: the stream analyzer's tests
 #               (and the element's with LLAMAVID_TSAN_ELEMENT=1; setup "tsan").
 set -euo pipefail
@@ -23,7 +23,7 @@ echo "asan build took $(( $(date +%s) - start )) s"
 meson test -C build-asan --setup asan --no-rebuild --print-errorlogs --num-processes 2 \
   --no-suite model
 echo "asan tests done at $(( $(date +%s) - start )) s"
-tests/fuzz/run.sh build-asan "${FUZZ_SECONDS:-60}"
+tests/fuzz/run.sh build-asan "${FUZZ_SECONDS:-30}"
 
 if [ ! -f build-tsan/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-tsan --buildtype=release -Db_ndebug=false \

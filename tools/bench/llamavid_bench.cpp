@@ -33,8 +33,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int64_t kSecondNs = 1000000000;
-
 const char* kUsage =
     "usage: llamavid-bench [--model DIR] [--hours 1,2,4,8] [--cap-hours 24]\n"
     "                      [--context-mode auto|standing|exact|hybrid] [--max-memory-bytes N]\n"
