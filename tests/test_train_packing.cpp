@@ -45,10 +45,11 @@ struct TinyTrainer {
   // A batch of `standing` packed streams of `questions` each, or `exact` streams of that many
   // one-question sequences, of up to `segments` segments.
   Batch batch(int64_t standing, int64_t exact, int64_t questions, int64_t segments, uint64_t seed,
-              bool marker_targets = false) {
+              bool marker_targets = false, double split_share = 0.0) {
     ExampleSource src{&modules, &sp, &wp, &config, features, &by_class};
     ExampleOptions o;
     o.marker_targets = marker_targets;
+    o.split_share = split_share;
     o.streams = standing;
     o.questions_per_stream = questions;
     o.exact_streams = exact;
@@ -180,6 +181,75 @@ TEST(TrainPacking, MarkerTargetsOnPrefixRowsOnly) {
   Batch unmarked = on;
   unmarked.marker_targets = torch::full_like(on.marker_targets, -100);
   EXPECT_EQ(marker_loss(logits, unmarked).item<double>(), 0.0);
+}
+
+// A split segment's entries are runs of its samples, in order, none lost or repeated: 2 to
+// kMaxSplit of them, as many as it has samples at most; share 0 changes nothing and draws
+// nothing (a run resumed without the option keeps its sequence), and a share splits about that
+// share of the segments.
+TEST(TrainPacking, SplitSpansAreRunsOfTheSegmentsSamples) {
+  std::mt19937_64 rng(9);
+  int64_t splittable = 0, half_splittable = 0, half_split = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    const Stream stream = stream_with_segments(rng, 12);
+    for (const double interval : {1.0, 0.5, 2.0}) {
+      const auto spans = sampled_spans(stream, interval);
+      const int64_t step_ns = std::llround(interval * 1e9);
+      std::mt19937_64 before = rng;
+      EXPECT_EQ(split_spans(spans, interval, 0.0, rng).size(), spans.size());
+      EXPECT_TRUE(before == rng) << "share 0 drew from the generator";
+
+      const double share = trial % 2 ? 1.0 : 0.5;
+      const auto pieces = split_spans(spans, interval, share, rng);
+      size_t p = 0;
+      for (const auto& span : spans) {
+        splittable += span.samples >= 2 ? 1 : 0;
+        int64_t runs = 0, samples = 0, next_ns = span.first_ns;
+        while (p < pieces.size() && pieces[p].segment == span.segment) {
+          const auto& piece = pieces[p++];
+          EXPECT_NEAR(static_cast<double>(piece.first_ns), static_cast<double>(next_ns), 2.0);
+          EXPECT_NEAR(static_cast<double>(piece.last_ns - piece.first_ns),
+                      static_cast<double>((piece.samples - 1) * step_ns), 2.0);
+          ASSERT_GE(piece.samples, 1);
+          next_ns = piece.last_ns + step_ns;
+          samples += piece.samples;
+          ++runs;
+        }
+        EXPECT_EQ(samples, span.samples) << "segment " << span.segment;
+        EXPECT_NEAR(static_cast<double>(next_ns - step_ns), static_cast<double>(span.last_ns), 2.0);
+        EXPECT_LE(runs, std::min(kMaxSplit, span.samples));
+        if (share == 1.0 && span.samples >= 2) {
+          EXPECT_GE(runs, 2);
+        }
+        if (share == 0.5 && span.samples >= 2) {
+          ++half_splittable;
+          half_split += runs > 1 ? 1 : 0;
+        }
+      }
+      EXPECT_EQ(p, pieces.size());
+    }
+  }
+  ASSERT_GT(half_splittable, 100);
+  EXPECT_GT(splittable, half_splittable);
+  const double half = static_cast<double>(half_split) / static_cast<double>(half_splittable);
+  EXPECT_GT(half, 0.4) << "a share of 0.5 split " << half << " of the segments";
+  EXPECT_LT(half, 0.6) << "a share of 0.5 split " << half << " of the segments";
+}
+
+// Split segments in a batch: more entries (the markers between them name a class each), and the
+// packing still gives every answer row what a plain forward gives.
+TEST(TrainPacking, SplitSegmentsStillPackExactly) {
+  TinyTrainer t;
+  auto marker_runs = [](const Batch& b) {
+    auto m = b.marker_targets >= 0;
+    auto starts = m.narrow(1, 1, m.size(1) - 1).logical_and(m.narrow(1, 0, m.size(1) - 1).logical_not());
+    return starts.sum().item<int64_t>() + m.select(1, 0).sum().item<int64_t>();
+  };
+  const Batch whole = t.batch(/*standing=*/2, /*exact=*/0, /*questions=*/4, /*segments=*/6, 13,
+                              /*marker_targets=*/true, /*split_share=*/0.0);
+  const Batch split = t.batch(2, 0, 4, 6, 13, true, /*split_share=*/1.0);
+  EXPECT_GT(marker_runs(split), marker_runs(whole));
+  expect_packing_exact(t.modules.llm, split);
 }
 
 }  // namespace

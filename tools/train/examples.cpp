@@ -1,5 +1,7 @@
 #include "examples.h"
 
+#include <set>
+
 #include "core/error.h"
 #include "model/prompt_embeddings.h"
 #include "stream/memory.h"
@@ -120,6 +122,31 @@ std::vector<int64_t> marker_targets_of(const std::vector<int64_t>& ids, int64_t 
   return out;
 }
 
+std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, double interval_s,
+                                     double share, std::mt19937_64& rng) {
+  std::vector<SampledSpan> out;
+  std::bernoulli_distribution split(share);
+  const double step_ns = interval_s * 1e9;
+  for (const auto& span : spans) {
+    if (span.samples < 2 || share <= 0 || !split(rng)) {  // share 0 draws nothing
+      out.push_back(span);
+      continue;
+    }
+    // Distinct cut points among the samples 1 .. samples-1: a run starts at each.
+    const int64_t runs = pick(rng, 2, std::min(kMaxSplit, span.samples));
+    std::set<int64_t> cuts;
+    while (static_cast<int64_t>(cuts.size()) < runs - 1) cuts.insert(pick(rng, 1, span.samples - 1));
+    cuts.insert(span.samples);
+    int64_t begin = 0;
+    for (const int64_t end : cuts) {
+      out.push_back({span.segment, span.first_ns + std::llround(begin * step_ns),
+                     span.first_ns + std::llround((end - 1) * step_ns), end - begin});
+      begin = end;
+    }
+  }
+  return out;
+}
+
 int64_t stream_segments(const ExampleOptions& o, int64_t index, std::mt19937_64& rng) {
   if (index < std::min(o.long_streams, o.streams) && o.long_segments > o.max_segments)
     return pick(rng, o.max_segments + 1, o.long_segments);
@@ -155,7 +182,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     const bool standing = s < o.streams;
     const Stream stream = stream_with_segments(rng, stream_segments(o, s, rng));
     const double interval = intervals[pick(rng, 0, 5)];
-    const auto spans = sampled_spans(stream, interval);
+    const auto spans = split_spans(sampled_spans(stream, interval), interval, o.split_share, rng);
     const auto entries = stream_entries(src, stream, spans, rng);
     std::vector<torch::Tensor> feats, contents;
     std::vector<std::pair<int64_t, int64_t>> spans_ns;

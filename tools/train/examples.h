@@ -54,6 +54,12 @@ struct ExampleOptions {
   std::vector<double> category_share = std::vector<double>(kNumCategories, 1.0);
   // Whether Batch::marker_targets is filled (see there).
   bool marker_targets = false;
+  // Share of segments held as several entries (split_spans). The element's memory opens a new
+  // entry whenever a frame is not alike enough to the newest one, which a moving pattern at a
+  // frame size the encoder never saw often is: one segment then spans many entries, a memory
+  // the trainer must show too (the card's evaluation of a model trained without it: 100 % "now"
+  // on streams of one entry per segment, 33 % on streams with split segments).
+  double split_share = 0.0;
 };
 
 struct Batch {
@@ -70,6 +76,13 @@ struct Batch {
   torch::Tensor marker_targets;
   std::vector<Category> categories;  // [Q]
 };
+
+// `spans` with each span of two or more samples, with probability `share`, cut into 2 to
+// kMaxSplit runs of consecutive samples (as many as it has samples at most), each its own span
+// of the same segment; the samples are `interval_s` apart.
+constexpr int64_t kMaxSplit = 8;
+std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, double interval_s,
+                                     double share, std::mt19937_64& rng);
 
 // How many segments stream `index` of a batch has (standing streams first, then exact ones).
 int64_t stream_segments(const ExampleOptions& options, int64_t index, std::mt19937_64& rng);

@@ -13,7 +13,7 @@
 //                        [--questions N] [--exact-streams N] [--exact-questions N]
 //                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
-//                        [--category-shares NAME=X,...] [--marker-labels X]
+//                        [--category-shares NAME=X,...] [--marker-labels X] [--split-share X]
 //                        [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
@@ -98,6 +98,8 @@ struct Options {
   // Weight of the auxiliary loss that makes each time marker name its entry's class
   // (Batch::marker_targets); 0: none.
   double marker_labels = 0;
+  // Share of segments the memory holds as several entries (ExampleOptions::split_share).
+  double split_share = 0;
   // A checkpoint of a shallower model that a new run (no checkpoint in --work) starts from
   // (grow.h); empty: from scratch.
   std::string grow_from;
@@ -115,7 +117,7 @@ const char* kUsage =
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
     "              [--categories NAME,NAME...] [--category-shares NAME=X,...]\n"
-    "              [--marker-labels X] [--grow-from DIR]\n"
+    "              [--marker-labels X] [--split-share X] [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -181,6 +183,9 @@ const char* kUsage =
     "  --marker-labels X     weight of an auxiliary loss: every row of a time marker between\n"
     "                        two entries learns to name the class of the entry it follows, so\n"
     "                        that a question can find a marker by class (default 0: none)\n"
+    "  --split-share X       share of segments held as 2 to 8 entries of consecutive samples\n"
+    "                        instead of one, as the element holds a segment whose frames do\n"
+    "                        not all merge (default 0: none)\n"
     "  --grow-from DIR       a new run (no checkpoint in --work yet) starts from the checkpoint\n"
     "                        in DIR, of a model whose decoder has a divisor of --config's\n"
     "                        layers: its layers are kept and new ones, adding nothing at first,\n"
@@ -192,9 +197,9 @@ const char* kUsage =
 const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
                         "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
-                        "streams", "questions",
-                        "exact-streams", "exact-questions", "lr",
-                        "decay-start", "decay-steps", "time-limit", "categories", "category-shares", "marker-labels", "grow-from"},
+                        "streams", "questions", "exact-streams", "exact-questions", "lr",
+                        "decay-start", "decay-steps", "time-limit", "categories",
+                        "category-shares", "marker-labels", "split-share", "grow-from"},
                        {},
                        {}};
 
@@ -235,6 +240,9 @@ Options parse(const CliArgs& args) {
   o.marker_labels = args.number("marker-labels", o.marker_labels);
   if (!(o.marker_labels >= 0 && o.marker_labels <= 100))
     throw UsageError("--marker-labels needs a weight from 0 to 100");
+  o.split_share = args.number("split-share", o.split_share);
+  if (!(o.split_share >= 0 && o.split_share <= 1))
+    throw UsageError("--split-share needs a share from 0 to 1");
   if (o.checkpoint_every < 1 || o.threads < 1)
     throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
@@ -460,6 +468,7 @@ void train(const Options& o) {
   eo.long_streams = o.long_streams;
   eo.long_segments = o.long_segments;
   eo.marker_targets = o.marker_labels > 0;
+  eo.split_share = o.split_share;
   // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
   // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
   eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
