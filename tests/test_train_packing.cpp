@@ -242,7 +242,8 @@ TEST(TrainPacking, SplitSegmentsStillPackExactly) {
   TinyTrainer t;
   auto marker_runs = [](const Batch& b) {
     auto m = b.marker_targets >= 0;
-    auto starts = m.narrow(1, 1, m.size(1) - 1).logical_and(m.narrow(1, 0, m.size(1) - 1).logical_not());
+    const int64_t L = m.size(1);
+    auto starts = m.narrow(1, 1, L - 1).logical_and(m.narrow(1, 0, L - 1).logical_not());
     return starts.sum().item<int64_t>() + m.select(1, 0).sum().item<int64_t>();
   };
   const Batch whole = t.batch(/*standing=*/2, /*exact=*/0, /*questions=*/4, /*segments=*/6, 13,

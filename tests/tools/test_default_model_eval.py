@@ -6,7 +6,8 @@ card reports for this command, so that a few answers flipped by another machine'
 pass and a broken model does not. Categories the model does not yet answer (duration and
 describe, 13 %: two questions of 15) have no threshold to hold. Then the same streams as real
 files (--real-files: x264enc/mp4mux, vp8enc/webmmux, jpegenc/avimux, x264enc/matroskamux at
-sizes never trained, portrait too, played through filesrc ! decodebin), standing mode, with thresholds of their own.
+sizes never trained, portrait too, played through filesrc ! decodebin), standing mode, with
+thresholds of their own.
 
 usage: test_default_model_eval.py LLAMAVID_EVAL MODEL_DIR SCRATCH_DIR
 """

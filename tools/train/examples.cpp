@@ -135,7 +135,8 @@ std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, doub
     // Distinct cut points among the samples 1 .. samples-1: a run starts at each.
     const int64_t runs = pick(rng, 2, std::min(kMaxSplit, span.samples));
     std::set<int64_t> cuts;
-    while (static_cast<int64_t>(cuts.size()) < runs - 1) cuts.insert(pick(rng, 1, span.samples - 1));
+    while (static_cast<int64_t>(cuts.size()) < runs - 1)
+      cuts.insert(pick(rng, 1, span.samples - 1));
     cuts.insert(span.samples);
     int64_t begin = 0;
     for (const int64_t end : cuts) {
