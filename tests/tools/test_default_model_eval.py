@@ -12,6 +12,7 @@ thresholds of their own.
 usage: test_default_model_eval.py LLAMAVID_EVAL MODEL_DIR SCRATCH_DIR
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -42,6 +43,13 @@ def main():
     header = "| category | questions | standing correct | standing accuracy | exact correct |"
     if header not in res.stdout or "| standing - exact |" not in res.stdout:
         print("the table lacks a column per context mode and their difference")
+        sys.exit(1)
+    # The table by memory groups the first mode's questions: every question in one group.
+    total = re.search(r"^\| all \| (\d+) \|", res.stdout, re.M)
+    grouped = re.findall(r"^\| (?:[\d+-]+ entries|segments split) \| \d+ \|.* \((\d+)\) \|$",
+                         res.stdout.split("by memory (standing mode)")[-1], re.M)
+    if not total or not grouped or sum(map(int, grouped)) != int(total.group(1)):
+        print("the table by memory does not account for every question")
         sys.exit(1)
     os.makedirs(scratch, exist_ok=True)
     files = run(common + ["--context-mode", "standing", "--real-files", scratch,

@@ -69,7 +69,9 @@ const char* kUsage =
     "                     [--json FILE] [--check CATEGORY=FRACTION,...]\n"
     "\n"
     "Measures a model on held-out streams of the synthetic broadcast world, played through the\n"
-    "llamavid element, and prints the share of right answers per question category.\n"
+    "llamavid element, and prints the share of right answers per question category, then\n"
+    "the same for the streams grouped by how the first mode's memory holds them (by entry\n"
+    "count, or split: more entries than segments).\n"
     "\n"
     "  --model DIR        model directory (default: the element's default model)\n"
     "  --seed S           seed of the streams and questions (default 1; training never uses\n"
@@ -120,7 +122,8 @@ Options parse(const CliArgs& args) {
     else if (parse_context_mode(v, mode))
       o.modes = {v};
     else
-      throw UsageError("--context-mode must be standing, exact, hybrid, auto or both, not '" + v + "'");
+      throw UsageError("--context-mode must be standing, exact, hybrid, auto or both, not '" +
+                       v + "'");
   }
   o.real_files = args.value("real-files", "");
   const std::string p = args.value("phrasings", "training");
@@ -204,6 +207,51 @@ std::string cells(const Tally& t, bool with_questions) {
 // The markdown table, a row per category and one for all: one mode's correct answers,
 // questions and accuracy; or, for two modes, the questions, each mode's correct answers and
 // accuracy, and the first's accuracy minus the second's, in points.
+// Streams grouped by how the first mode's memory holds them: more entries than segments means
+// the element split segments (alike frames that did not merge); otherwise by entry count, since
+// the longer a memory, the farther an answer's entry lies from the question.
+std::string memory_group(uint64_t entries, size_t segments) {
+  if (entries > segments) return "segments split";
+  if (entries <= 5) return "1-5 entries";
+  if (entries <= 20) return "6-20 entries";
+  return entries <= 60 ? "21-60 entries" : "61+ entries";
+}
+
+// Accuracy per category for each memory group, in the first mode: where the errors are.
+void print_groups(const std::string& mode,
+                  const std::map<std::string, std::map<Category, Tally>>& groups,
+                  const std::map<std::string, int64_t>& streams) {
+  std::printf("\nby memory (%s mode), accuracy %% (questions):\n| memory | streams |",
+              mode.c_str());
+  for (int c = 0; c < kNumCategories; ++c)
+    std::printf(" %s |", category_name(static_cast<Category>(c)));
+  std::printf(" all |\n|---|---|");
+  for (int c = 0; c <= kNumCategories; ++c) std::printf("---|");
+  std::printf("\n");
+  const auto cell = [](const Tally& t) {
+    std::printf(" %.1f (%lld) |", 100 * t.accuracy(), static_cast<long long>(t.total));
+  };
+  for (const char* name :
+       {"1-5 entries", "6-20 entries", "21-60 entries", "61+ entries", "segments split"}) {
+    const auto it = groups.find(name);
+    if (it == groups.end()) continue;
+    std::printf("| %s | %lld |", name, static_cast<long long>(streams.at(name)));
+    Tally all;
+    for (int c = 0; c < kNumCategories; ++c) {
+      const auto t = it->second.find(static_cast<Category>(c));
+      if (t == it->second.end()) {
+        std::printf(" |");
+        continue;
+      }
+      all.right += t->second.right;
+      all.total += t->second.total;
+      cell(t->second);
+    }
+    cell(all);
+    std::printf("\n");
+  }
+}
+
 void print_table(const std::vector<std::string>& modes,
                  const std::vector<std::map<Category, Tally>>& tallies) {
   const bool one = modes.size() == 1;
@@ -255,6 +303,8 @@ int run(const CliArgs& args) {
   // libtorch's intra-op thread count is process-wide: the element's workers use it too.
   at::set_num_threads(static_cast<int>(o.threads));
   std::vector<std::map<Category, Tally>> tallies(o.modes.size());
+  std::map<std::string, std::map<Category, Tally>> groups;  // the first mode's, by memory_group
+  std::map<std::string, int64_t> group_streams;
   std::ofstream json;
   if (!o.json.empty()) {
     json.open(o.json);
@@ -327,6 +377,8 @@ int run(const CliArgs& args) {
                 stream.segments.size(), w, h, 1.0 / interval, written.c_str(), entries.c_str(),
                 fed_s, questions.size(), asked_s);
 
+    const std::string group = memory_group(pipeline.memory_frames(0), stream.segments.size());
+    ++group_streams[group];
     for (size_t m = 0; m < o.modes.size(); ++m)
       for (size_t q = 0; q < questions.size(); ++q) {
         const Question& question = questions[q];
@@ -335,6 +387,10 @@ int run(const CliArgs& args) {
         auto& t = tallies[m][question.category];
         t.total++;
         t.right += ok;
+        if (m == 0) {
+          groups[group][question.category].total++;
+          groups[group][question.category].right += ok;
+        }
         if (!ok && shown_failures < 20) {
           ++shown_failures;
           std::printf("  wrong [%s, %s] %s -> '%s' (expected '%s')\n", o.modes[m].c_str(),
@@ -345,12 +401,15 @@ int run(const CliArgs& args) {
           json << nlohmann::json{{"stream", i}, {"mode", o.modes[m]},
                                  {"category", category_name(question.category)},
                                  {"question", question.text}, {"expected", question.answer},
-                                 {"answer", answer}, {"correct", ok}}.dump()
+                                 {"answer", answer}, {"correct", ok},
+                                 {"segments", stream.segments.size()},
+                                 {"entries", pipeline.memory_frames(m)}}.dump()
                << "\n";
       }
     std::fflush(stdout);
   }
   print_table(o.modes, tallies);
+  print_groups(o.modes[0], groups, group_streams);
   std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time) by %zu llamavid "
               "element(s) in one pipeline; questions answered in %.0f s\n",
               stream_seconds, ingest_seconds,
