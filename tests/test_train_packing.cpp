@@ -153,6 +153,30 @@ TEST(TrainPacking, LongStreamsGoPastTheCap) {
   for (int i = 0; i < 50; ++i) EXPECT_LE(stream_segments(o, 0, rng), o.max_segments);
 }
 
+// Focus streams come after the other standing streams, have 1 to focus_segments segments
+// whatever the cap, and ask only the categories of focus_share; they pack like the others.
+TEST(TrainPacking, FocusStreamsAskOnlyTheirCategories) {
+  TinyTrainer t;
+  ExampleSource src{&t.modules, &t.sp, &t.wp, &t.config, t.features, &t.by_class};
+  ExampleOptions o;
+  o.streams = 1;
+  o.questions_per_stream = 5;
+  o.max_segments = 6;
+  o.focus_streams = 1;
+  o.focus_segments = 2;
+  o.focus_share[static_cast<int>(Category::Duration)] = 1.0;
+  std::mt19937_64 rng(9);
+  const Batch batch = make_batch(src, o, rng);
+  ASSERT_EQ(batch.embeds.size(0), 2);
+  ASSERT_EQ(batch.categories.size(), 10u);
+  for (size_t q = 5; q < 10; ++q) EXPECT_EQ(batch.categories[q], Category::Duration) << q;
+  expect_packing_exact(t.modules.llm, batch);
+
+  std::set<int64_t> focus_seen;
+  for (int i = 0; i < 200; ++i) focus_seen.insert(stream_segments(o, 1, rng));
+  EXPECT_EQ(focus_seen, (std::set<int64_t>{1, 2}));
+}
+
 // The text between two entries' slots is the first one's time marker: its rows name that
 // entry's class; the template before the first entry, the slots and the text after the last
 // entry name nothing.

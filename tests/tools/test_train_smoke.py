@@ -52,16 +52,21 @@ def main():
     assert sum(first[-2:]) / 2 < first[0] - 0.5, "the loss did not fall: %s" % first
 
     # A second run resumes from the checkpoint instead of starting over (with other category
-    # shares, a bad one refused before anything runs, the markers' auxiliary loss and split
-    # segments).
+    # shares, a bad one refused before anything runs, the markers' auxiliary loss, split
+    # segments and a focus stream).
     bad = subprocess.run(common + ["--steps", "120", "--category-shares", "at=many"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "at=many" in bad.stdout, bad.stdout
     bad = subprocess.run(common + ["--steps", "120", "--split-share", "2"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "--split-share" in bad.stdout, bad.stdout
+    bad = subprocess.run(common + ["--steps", "120", "--focus-streams", "1",
+                                   "--focus-categories", "duration,order"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert bad.returncode == 2 and "'order'" in bad.stdout, bad.stdout
     log = run(common + ["--steps", "120", "--category-shares", "at=3,now=0.5",
-                        "--marker-labels", "0.5", "--split-share", "0.5"])
+                        "--marker-labels", "0.5", "--split-share", "0.5", "--focus-streams", "1",
+                        "--focus-categories", "duration,first"])
     assert "resuming: vision step 20, step 100" in log, log
     assert "\tmarker=" in log, "no marker loss logged with --marker-labels"
     assert len(losses(os.path.join(work, "loss.tsv"))) == 6

@@ -50,8 +50,8 @@ std::vector<MemoryEntry> stream_entries(const ExampleSource& src, const Stream& 
   return entries;
 }
 
-Category pick_category(const ExampleOptions& o, std::mt19937_64& rng) {
-  std::discrete_distribution<int> d(o.category_share.begin(), o.category_share.end());
+Category pick_category(const std::vector<double>& share, std::mt19937_64& rng) {
+  std::discrete_distribution<int> d(share.begin(), share.end());
   return static_cast<Category>(d(rng));
 }
 
@@ -151,6 +151,8 @@ std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, doub
 int64_t stream_segments(const ExampleOptions& o, int64_t index, std::mt19937_64& rng) {
   if (index < std::min(o.long_streams, o.streams) && o.long_segments > o.max_segments)
     return pick(rng, o.max_segments + 1, o.long_segments);
+  if (index >= o.streams && index < o.streams + o.focus_streams)
+    return pick(rng, 1, o.focus_segments);
   return pick(rng, o.min_segments, o.max_segments);
 }
 
@@ -179,11 +181,13 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     weights.push_back(o.category_weight[static_cast<int>(question.category)]);
   };
 
-  for (int64_t s = 0; s < o.streams + o.exact_streams; ++s) {
-    const bool standing = s < o.streams;
+  for (int64_t s = 0; s < o.streams + o.focus_streams + o.exact_streams; ++s) {
+    const bool focus = s >= o.streams && s < o.streams + o.focus_streams;
+    const bool standing = s < o.streams + o.focus_streams;
     const Stream stream = stream_with_segments(rng, stream_segments(o, s, rng));
     const double interval = intervals[pick(rng, 0, 5)];
-    const auto spans = split_spans(sampled_spans(stream, interval), interval, o.split_share, rng);
+    const auto spans =
+        split_spans(sampled_spans(stream, interval), interval, focus ? 0.0 : o.split_share, rng);
     const auto entries = stream_entries(src, stream, spans, rng);
     std::vector<torch::Tensor> feats, contents;
     std::vector<std::pair<int64_t, int64_t>> spans_ns;
@@ -208,7 +212,8 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
         static_cast<size_t>(standing ? o.questions_per_stream : o.exact_questions));
     for (auto& question : questions) {
       int tries = 0;
-      while (!make_question(rng, pick_category(o, rng), stream, interval, question))
+      while (!make_question(rng, pick_category(focus ? o.focus_share : o.category_share, rng),
+                            stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
     }
     std::vector<std::vector<int64_t>> prompts;

@@ -14,7 +14,8 @@
 //                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
 //                        [--category-shares NAME=X,...] [--marker-labels X] [--split-share X]
-//                        [--grow-from DIR]
+//                        [--focus-streams N] [--focus-segments N]
+//                        [--focus-categories NAME,NAME...] [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
 //       exports a model directory to --out.
@@ -25,6 +26,7 @@
 // generator and the LLM learn to answer questions about memories of generated streams.
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -86,6 +88,9 @@ struct Options {
   int64_t exact_streams = 0;
   int64_t exact_questions = 2;
   double lr = 1e-3;
+  int64_t focus_streams = 0;
+  int64_t focus_segments = 3;
+  std::string focus_categories = "at,duration,describe";
   // Cosine decay of the rate to 5% over decay_steps from decay_start (0: constant rate). The
   // loss of a constant-rate run is a noisy plateau; annealing settles it into a minimum.
   int64_t decay_start = 0;
@@ -117,7 +122,8 @@ const char* kUsage =
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
     "              [--categories NAME,NAME...] [--category-shares NAME=X,...]\n"
-    "              [--marker-labels X] [--split-share X] [--grow-from DIR]\n"
+    "              [--marker-labels X] [--split-share X] [--focus-streams N]\n"
+    "              [--focus-segments N] [--focus-categories NAME,NAME...] [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -186,6 +192,13 @@ const char* kUsage =
     "  --split-share X       share of segments held as 2 to 8 entries of consecutive samples\n"
     "                        instead of one, as the element holds a segment whose frames do\n"
     "                        not all merge (default 0: none)\n"
+    "  --focus-streams N     standing streams per step after the others, of 1 to\n"
+    "                        --focus-segments segments, asking only --focus-categories: a\n"
+    "                        per-category curriculum beside the mix (default 0)\n"
+    "  --focus-segments N    most segments of a focus stream (default 3)\n"
+    "  --focus-categories LIST NAME,NAME...: the categories focus streams ask, drawn by their\n"
+    "                        shares; not order, which one segment cannot ask (default at,\n"
+    "                        duration,describe)\n"
     "  --grow-from DIR       a new run (no checkpoint in --work yet) starts from the checkpoint\n"
     "                        in DIR, of a model whose decoder has a divisor of --config's\n"
     "                        layers: its layers are kept and new ones, adding nothing at first,\n"
@@ -199,7 +212,8 @@ const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps"
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions", "exact-streams", "exact-questions", "lr",
                         "decay-start", "decay-steps", "time-limit", "categories",
-                        "category-shares", "marker-labels", "split-share", "grow-from"},
+                        "category-shares", "marker-labels", "split-share", "grow-from",
+                        "focus-streams", "focus-segments", "focus-categories"},
                        {},
                        {}};
 
@@ -243,6 +257,10 @@ Options parse(const CliArgs& args) {
   o.split_share = args.number("split-share", o.split_share);
   if (!(o.split_share >= 0 && o.split_share <= 1))
     throw UsageError("--split-share needs a share from 0 to 1");
+  count("focus-streams", o.focus_streams);
+  count("focus-segments", o.focus_segments);
+  o.focus_categories = args.value("focus-categories", o.focus_categories);
+  if (o.focus_segments < 1) throw UsageError("--focus-segments must be at least 1");
   if (o.checkpoint_every < 1 || o.threads < 1)
     throw UsageError("--checkpoint-every and --threads must be at least 1");
   return o;
@@ -496,6 +514,19 @@ void train(const Options& o) {
       throw UsageError("--category-shares: '" + item + "' needs a share from 0 to 1000");
     eo.category_share[static_cast<int>(c)] = x;
   }
+
+  eo.focus_streams = o.focus_streams;
+  eo.focus_segments = o.focus_segments;
+  std::stringstream focus(o.focus_categories);
+  for (std::string name; std::getline(focus, name, ',');) {
+    Category c;
+    if (!category_from_name(name, c) || c == Category::Order)
+      throw UsageError("--focus-categories: '" + name + "' is not a category focus streams ask");
+    eo.focus_share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
+  }
+  if (o.focus_streams > 0 &&
+      std::all_of(eo.focus_share.begin(), eo.focus_share.end(), [](double x) { return x == 0; }))
+    throw UsageError("--focus-categories names no category with a share above 0");
 
   std::ofstream log((work / "loss.tsv").string(), std::ios::app);
   auto checkpoint = [&] {
