@@ -62,7 +62,8 @@ struct ExampleOptions {
   double split_share = 0.0;
   // Standing streams after the others, of 1 to focus_segments segments, whose questions are
   // drawn by focus_share only: a per-category curriculum beside the mix. Duration, which the
-  // mixed batches left at a constant answer, was learnt within 1,000 steps on such streams.
+  // mixed batches left at a constant answer, rose from 57 to 78 % on memories of 1-5 entries
+  // within 1,000 steps of such streams (the card's forks from step 11000).
   int64_t focus_streams = 0;
   int64_t focus_segments = 3;
   std::vector<double> focus_share = std::vector<double>(kNumCategories, 0.0);
