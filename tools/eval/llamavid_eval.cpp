@@ -204,23 +204,28 @@ std::string cells(const Tally& t, bool with_questions) {
   return buf;
 }
 
-// The markdown table, a row per category and one for all: one mode's correct answers,
-// questions and accuracy; or, for two modes, the questions, each mode's correct answers and
-// accuracy, and the first's accuracy minus the second's, in points.
 // Streams grouped by how the first mode's memory holds them: more entries than segments means
 // the element split segments (alike frames that did not merge); otherwise by entry count, since
 // the longer a memory, the farther an answer's entry lies from the question.
-std::string memory_group(uint64_t entries, size_t segments) {
-  if (entries > segments) return "segments split";
-  if (entries <= 5) return "1-5 entries";
-  if (entries <= 20) return "6-20 entries";
-  return entries <= 60 ? "21-60 entries" : "61+ entries";
+constexpr const char* kMemoryGroups[] = {"1-5 entries", "6-20 entries", "21-60 entries",
+                                         "61+ entries", "segments split"};
+constexpr size_t kNumMemoryGroups = sizeof kMemoryGroups / sizeof kMemoryGroups[0];
+
+// The index into kMemoryGroups of a stream's group.
+size_t memory_group(uint64_t entries, size_t segments) {
+  if (entries > segments) return kNumMemoryGroups - 1;  // segments split
+  if (entries <= 5) return 0;
+  if (entries <= 20) return 1;
+  return entries <= 60 ? 2 : 3;
 }
 
+struct GroupTally {
+  int64_t streams = 0;
+  std::map<Category, Tally> categories;
+};
+
 // Accuracy per category for each memory group, in the first mode: where the errors are.
-void print_groups(const std::string& mode,
-                  const std::map<std::string, std::map<Category, Tally>>& groups,
-                  const std::map<std::string, int64_t>& streams) {
+void print_groups(const std::string& mode, const std::vector<GroupTally>& groups) {
   std::printf("\nby memory (%s mode), accuracy %% (questions):\n| memory | streams |",
               mode.c_str());
   for (int c = 0; c < kNumCategories; ++c)
@@ -231,15 +236,13 @@ void print_groups(const std::string& mode,
   const auto cell = [](const Tally& t) {
     std::printf(" %.1f (%lld) |", 100 * t.accuracy(), static_cast<long long>(t.total));
   };
-  for (const char* name :
-       {"1-5 entries", "6-20 entries", "21-60 entries", "61+ entries", "segments split"}) {
-    const auto it = groups.find(name);
-    if (it == groups.end()) continue;
-    std::printf("| %s | %lld |", name, static_cast<long long>(streams.at(name)));
+  for (size_t g = 0; g < kNumMemoryGroups; ++g) {
+    if (groups[g].streams == 0) continue;
+    std::printf("| %s | %lld |", kMemoryGroups[g], static_cast<long long>(groups[g].streams));
     Tally all;
     for (int c = 0; c < kNumCategories; ++c) {
-      const auto t = it->second.find(static_cast<Category>(c));
-      if (t == it->second.end()) {
+      const auto t = groups[g].categories.find(static_cast<Category>(c));
+      if (t == groups[g].categories.end()) {
         std::printf(" |");
         continue;
       }
@@ -252,6 +255,9 @@ void print_groups(const std::string& mode,
   }
 }
 
+// The markdown table, a row per category and one for all: one mode's correct answers,
+// questions and accuracy; or, for two modes, the questions, each mode's correct answers and
+// accuracy, and the first's accuracy minus the second's, in points.
 void print_table(const std::vector<std::string>& modes,
                  const std::vector<std::map<Category, Tally>>& tallies) {
   const bool one = modes.size() == 1;
@@ -303,8 +309,7 @@ int run(const CliArgs& args) {
   // libtorch's intra-op thread count is process-wide: the element's workers use it too.
   at::set_num_threads(static_cast<int>(o.threads));
   std::vector<std::map<Category, Tally>> tallies(o.modes.size());
-  std::map<std::string, std::map<Category, Tally>> groups;  // the first mode's, by memory_group
-  std::map<std::string, int64_t> group_streams;
+  std::vector<GroupTally> groups(kNumMemoryGroups);  // the first mode's, by memory_group
   std::ofstream json;
   if (!o.json.empty()) {
     json.open(o.json);
@@ -377,8 +382,8 @@ int run(const CliArgs& args) {
                 stream.segments.size(), w, h, 1.0 / interval, written.c_str(), entries.c_str(),
                 fed_s, questions.size(), asked_s);
 
-    const std::string group = memory_group(pipeline.memory_frames(0), stream.segments.size());
-    ++group_streams[group];
+    GroupTally& group = groups[memory_group(pipeline.memory_frames(0), stream.segments.size())];
+    ++group.streams;
     for (size_t m = 0; m < o.modes.size(); ++m)
       for (size_t q = 0; q < questions.size(); ++q) {
         const Question& question = questions[q];
@@ -388,8 +393,9 @@ int run(const CliArgs& args) {
         t.total++;
         t.right += ok;
         if (m == 0) {
-          groups[group][question.category].total++;
-          groups[group][question.category].right += ok;
+          auto& g = group.categories[question.category];
+          g.total++;
+          g.right += ok;
         }
         if (!ok && shown_failures < 20) {
           ++shown_failures;
@@ -409,7 +415,7 @@ int run(const CliArgs& args) {
     std::fflush(stdout);
   }
   print_table(o.modes, tallies);
-  print_groups(o.modes[0], groups, group_streams);
+  print_groups(o.modes[0], groups);
   std::printf("\n%.0f s of stream ingested in %.0f s (%.0fx real time) by %zu llamavid "
               "element(s) in one pipeline; questions answered in %.0f s\n",
               stream_seconds, ingest_seconds,

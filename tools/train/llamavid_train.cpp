@@ -385,6 +385,21 @@ void keep_freed_memory() {
   mallopt(M_TOP_PAD, 64 << 20);
 }
 
+// `share` kept for the categories a NAME,NAME... list names and 0 for the others; a name that
+// is no category, or is `refused`, is an error of `option`.
+std::vector<double> named_shares(const std::string& names, const std::vector<double>& share,
+                                 const std::string& option, const Category* refused) {
+  std::vector<double> out(share.size(), 0.0);
+  std::stringstream list(names);
+  for (std::string name; std::getline(list, name, ',');) {
+    Category c;
+    if (!category_from_name(name, c) || (refused && c == *refused))
+      throw UsageError(option + ": '" + name + "' is not a category it takes");
+    out[static_cast<size_t>(c)] = share[static_cast<size_t>(c)];
+  }
+  return out;
+}
+
 void train(const Options& o) {
   if (o.work.empty() || o.out.empty()) throw UsageError("train needs --work and --out");
   keep_freed_memory();
@@ -492,16 +507,8 @@ void train(const Options& o) {
   eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
   eo.category_share = {1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5};
   static_assert(kNumCategories == 11, "one weight and share per category");
-  if (!o.categories.empty()) {
-    std::vector<double> share(kNumCategories, 0.0);
-    std::stringstream names(o.categories);
-    for (std::string name; std::getline(names, name, ',');) {
-      Category c;
-      if (!category_from_name(name, c)) throw UsageError("unknown category " + name);
-      share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
-    }
-    eo.category_share = share;
-  }
+  if (!o.categories.empty())
+    eo.category_share = named_shares(o.categories, eo.category_share, "--categories", nullptr);
   std::stringstream shares(o.category_shares);
   for (std::string item; std::getline(shares, item, ',');) {
     const size_t eq = item.find('=');
@@ -517,13 +524,9 @@ void train(const Options& o) {
 
   eo.focus_streams = o.focus_streams;
   eo.focus_segments = o.focus_segments;
-  std::stringstream focus(o.focus_categories);
-  for (std::string name; std::getline(focus, name, ',');) {
-    Category c;
-    if (!category_from_name(name, c) || c == Category::Order)
-      throw UsageError("--focus-categories: '" + name + "' is not a category focus streams ask");
-    eo.focus_share[static_cast<int>(c)] = eo.category_share[static_cast<int>(c)];
-  }
+  const Category order = Category::Order;  // one segment cannot ask it
+  eo.focus_share =
+      named_shares(o.focus_categories, eo.category_share, "--focus-categories", &order);
   if (o.focus_streams > 0 &&
       std::all_of(eo.focus_share.begin(), eo.focus_share.end(), [](double x) { return x == 0; }))
     throw UsageError("--focus-categories names no category with a share above 0");
