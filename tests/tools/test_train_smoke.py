@@ -64,6 +64,10 @@ def main():
                                    "--focus-categories", "duration,order"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "'order'" in bad.stdout, bad.stdout
+    bad = subprocess.run(common + ["--steps", "120", "--categories", "at",
+                                   "--category-shares", "at=2,now=1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert bad.returncode == 2 and "'now=1'" in bad.stdout, bad.stdout
     log = run(common + ["--steps", "120", "--category-shares", "at=3,now=0.5",
                         "--marker-labels", "0.5", "--split-share", "0.5", "--focus-streams", "1",
                         "--focus-categories", "duration,first"])

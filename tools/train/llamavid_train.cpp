@@ -185,7 +185,8 @@ const char* kUsage =
     "  --category-shares LIST NAME=X,...: how often questions of the named categories are\n"
     "                        drawn, relative to the others' defaults (now 1, on-screen 1, at\n"
     "                        1.5, order 1.5, presence 1, first 1, last 1, duration 1, count 1,\n"
-    "                        describe 1, off-topic 0.5)\n"
+    "                        describe 1, off-topic 0.5); with --categories, only the\n"
+    "                        categories it names may have a share above 0\n"
     "  --marker-labels X     weight of an auxiliary loss: every row of a time marker between\n"
     "                        two entries learns to name the class of the entry it follows, so\n"
     "                        that a question can find a marker by class (default 0: none)\n"
@@ -400,8 +401,57 @@ std::vector<double> named_shares(const std::string& names, const std::vector<dou
   return out;
 }
 
+// What the examples of a run draw, from the command line; a bad list is a usage error here,
+// before the frame bank is rendered or a step taken.
+ExampleOptions example_options(const Options& o) {
+  ExampleOptions eo;
+  eo.streams = o.streams;
+  eo.questions_per_stream = o.questions;
+  eo.exact_streams = o.exact_streams;
+  eo.exact_questions = o.exact_questions;
+  eo.min_segments = o.min_segments;
+  eo.long_streams = o.long_streams;
+  eo.long_segments = o.long_segments;
+  eo.marker_targets = o.marker_labels > 0;
+  eo.split_share = o.split_share;
+  // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
+  // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
+  eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
+  eo.category_share = {1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5};
+  static_assert(kNumCategories == 11, "one weight and share per category");
+  if (!o.categories.empty())
+    eo.category_share = named_shares(o.categories, eo.category_share, "--categories", nullptr);
+  std::stringstream shares(o.category_shares);
+  for (std::string item; std::getline(shares, item, ',');) {
+    const size_t eq = item.find('=');
+    Category c;
+    if (eq == std::string::npos || !category_from_name(item.substr(0, eq), c))
+      throw UsageError("--category-shares wants NAME=X, not '" + item + "'");
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str() + eq + 1, &end);
+    if (*end != '\0' || !(x >= 0.0 && x <= 1000.0))
+      throw UsageError("--category-shares: '" + item + "' needs a share from 0 to 1000");
+    // A share would silently ask again what --categories left out.
+    if (x > 0.0 && eo.category_share[static_cast<int>(c)] == 0.0 && !o.categories.empty())
+      throw UsageError("--category-shares: '" + item +
+                       "' names a category --categories leaves out");
+    eo.category_share[static_cast<int>(c)] = x;
+  }
+
+  eo.focus_streams = o.focus_streams;
+  eo.focus_segments = o.focus_segments;
+  const Category order = Category::Order;  // one segment cannot ask it
+  eo.focus_share =
+      named_shares(o.focus_categories, eo.category_share, "--focus-categories", &order);
+  if (o.focus_streams > 0 &&
+      std::all_of(eo.focus_share.begin(), eo.focus_share.end(), [](double x) { return x == 0; }))
+    throw UsageError("--focus-categories names no category with a share above 0");
+  return eo;
+}
+
 void train(const Options& o) {
   if (o.work.empty() || o.out.empty()) throw UsageError("train needs --work and --out");
+  ExampleOptions eo = example_options(o);
   keep_freed_memory();
   torch::set_num_threads(static_cast<int>(o.threads));
   torch::manual_seed(o.seed);
@@ -492,44 +542,6 @@ void train(const Options& o) {
   modules.llm->train();
 
   ExampleSource src{&modules, &sp, &wp, &config, features, &bank.by_class};
-  ExampleOptions eo;
-  eo.streams = o.streams;
-  eo.questions_per_stream = o.questions;
-  eo.exact_streams = o.exact_streams;
-  eo.exact_questions = o.exact_questions;
-  eo.min_segments = o.min_segments;
-  eo.long_streams = o.long_streams;
-  eo.long_segments = o.long_segments;
-  eo.marker_targets = o.marker_labels > 0;
-  eo.split_share = o.split_share;
-  // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
-  // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
-  eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};
-  eo.category_share = {1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5};
-  static_assert(kNumCategories == 11, "one weight and share per category");
-  if (!o.categories.empty())
-    eo.category_share = named_shares(o.categories, eo.category_share, "--categories", nullptr);
-  std::stringstream shares(o.category_shares);
-  for (std::string item; std::getline(shares, item, ',');) {
-    const size_t eq = item.find('=');
-    Category c;
-    if (eq == std::string::npos || !category_from_name(item.substr(0, eq), c))
-      throw UsageError("--category-shares wants NAME=X, not '" + item + "'");
-    char* end = nullptr;
-    const double x = std::strtod(item.c_str() + eq + 1, &end);
-    if (*end != '\0' || !(x >= 0.0 && x <= 1000.0))
-      throw UsageError("--category-shares: '" + item + "' needs a share from 0 to 1000");
-    eo.category_share[static_cast<int>(c)] = x;
-  }
-
-  eo.focus_streams = o.focus_streams;
-  eo.focus_segments = o.focus_segments;
-  const Category order = Category::Order;  // one segment cannot ask it
-  eo.focus_share =
-      named_shares(o.focus_categories, eo.category_share, "--focus-categories", &order);
-  if (o.focus_streams > 0 &&
-      std::all_of(eo.focus_share.begin(), eo.focus_share.end(), [](double x) { return x == 0; }))
-    throw UsageError("--focus-categories names no category with a share above 0");
 
   std::ofstream log((work / "loss.tsv").string(), std::ios::app);
   auto checkpoint = [&] {
