@@ -51,8 +51,18 @@ TEST(WorldQuestions, EnoughPhrasingsAndNoneShared) {
     EXPECT_GE(phrasings(cat, PhrasingSet::Training, form).size(), 8u) << category_name(cat);
     EXPECT_GE(phrasings(cat, PhrasingSet::HeldOut, form).size(), 3u) << category_name(cat);
   }
-  const auto training = filled(PhrasingSet::Training);
-  for (const auto& q : filled(PhrasingSet::HeldOut)) EXPECT_EQ(training.count(q), 0u) << q;
+  // Compared without case and final punctuation: "Tell me what is on screen." is not held out
+  // if training asks "Please tell me what is on screen now?".
+  const auto bare = [](std::string s) {
+    while (!s.empty() && (s.back() == '?' || s.back() == '.')) s.pop_back();
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  std::vector<std::string> training;
+  for (const auto& q : filled(PhrasingSet::Training)) training.push_back(bare(q));
+  for (const auto& q : filled(PhrasingSet::HeldOut))
+    for (const auto& t : training) EXPECT_EQ(t.find(bare(q)), std::string::npos) << q << " in " << t;
 }
 
 // Questions drawn for training use training wordings only, the held-out set held-out ones only,
