@@ -421,6 +421,7 @@ ExampleOptions example_options(const Options& o) {
   static_assert(kNumCategories == 11, "one weight and share per category");
   if (!o.categories.empty())
     eo.category_share = named_shares(o.categories, eo.category_share, "--categories", nullptr);
+  const std::vector<double> named = eo.category_share;  // what --categories leaves in
   std::stringstream shares(o.category_shares);
   for (std::string item; std::getline(shares, item, ',');) {
     const size_t eq = item.find('=');
@@ -432,7 +433,7 @@ ExampleOptions example_options(const Options& o) {
     if (*end != '\0' || !(x >= 0.0 && x <= 1000.0))
       throw UsageError("--category-shares: '" + item + "' needs a share from 0 to 1000");
     // A share would silently ask again what --categories left out.
-    if (x > 0.0 && eo.category_share[static_cast<int>(c)] == 0.0 && !o.categories.empty())
+    if (x > 0.0 && named[static_cast<int>(c)] == 0.0)
       throw UsageError("--category-shares: '" + item +
                        "' names a category --categories leaves out");
     eo.category_share[static_cast<int>(c)] = x;
