@@ -479,6 +479,9 @@ void train(const Options& o) {
                 static_cast<long long>(progress.vision_step), static_cast<long long>(progress.step));
   } else if (!o.grow_from.empty()) {
     progress = grow_from_checkpoint(o.grow_from, all);
+    // The source's decoder learnt the source encoder's features and merge threshold: a grown
+    // run keeps both, even where the source stopped its vision phase short of --vision-steps.
+    progress.vision_step = std::max(progress.vision_step, o.vision_steps);
     std::printf("grown from %s (vision step %lld)\n", o.grow_from.c_str(),
                 static_cast<long long>(progress.vision_step));
   }
