@@ -70,6 +70,15 @@ TEST(Config, LlamavidKeys) {
   EXPECT_NE(expect_error(R"({"llamavid_merge_threshold": 2})").find("merge"), std::string::npos);
   EXPECT_NE(expect_error(R"({"llamavid_prompt": "film"})").find("llamavid_prompt"),
             std::string::npos);
+  // Time anchors are off unless asked for, and need the movie layout's slots.
+  EXPECT_FALSE(c.time_anchors);
+  EXPECT_TRUE(parse(R"({"llamavid_prompt": "movie", "llamavid_time_anchors": true})").time_anchors);
+  EXPECT_NE(expect_error(R"({"llamavid_prompt": "video", "llamavid_time_anchors": true})")
+                .find("llamavid_time_anchors"),
+            std::string::npos);
+  EXPECT_NE(expect_error(R"({"llamavid_prompt": "movie", "llamavid_time_anchors": "yes"})")
+                .find("llamavid_time_anchors"),
+            std::string::npos);
 }
 
 // llamavid_context_mode names the mode `auto` serves a model in; without it (the released

@@ -179,4 +179,24 @@ TEST(Prompt, StandingPrefixEnd) {
             7u);
   EXPECT_EQ(standing_prefix_end({1, 5, 6}), 0u);
   EXPECT_EQ(standing_prefix_end({1, kImageTokenIndex}), 2u);
+  // A question's anchor slots come after it and are not the prefix's.
+  EXPECT_EQ(standing_prefix_end({1, kImageTokenIndex, kImageTokenIndex, 7, 8, kImageTokenIndex,
+                                 kImageTokenIndex, 9},
+                                2),
+            3u);
+  EXPECT_EQ(standing_prefix_end({1, kImageTokenIndex, kImageTokenIndex}, 2), 0u);
+}
+
+// Anchor slots follow the question, before the template's end; the rest of the prompt is the
+// same text as without them. Only the movie layout has them.
+TEST(Prompt, AnchorSlotsFollowTheQuestion) {
+  FrameLayout frames{{"[00:00:00]", "[00:00:01]"}, 2};
+  const std::string plain = build_prompt("At 00:00:01?", PromptStyle::Movie, frames);
+  frames.anchor_slots = 2;
+  const std::string anchored = build_prompt("At 00:00:01?", PromptStyle::Movie, frames);
+  const std::string question = "Now the movie end.\nAt 00:00:01?";
+  ASSERT_NE(plain.find(question), std::string::npos);
+  EXPECT_EQ(anchored, std::string(plain).insert(plain.find(question) + question.size(),
+                                                 "<image><image>"));
+  EXPECT_THROW(build_prompt("At 00:00:01?", PromptStyle::Video, frames), Error);
 }

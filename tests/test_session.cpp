@@ -14,6 +14,7 @@
 #include "stream/memory.h"
 #include "stream/session.h"
 #include "stream/standing_prefix.h"
+#include "stream/time_anchors.h"
 #include "test_util.h"
 #include "text/prompt.h"
 #include "text/time_marker.h"
@@ -54,11 +55,13 @@ using Spans = std::vector<std::pair<int64_t, int64_t>>;
 // context [T, C], content [T, K, C] -> [V]
 torch::Tensor full_prefill_logits(const Model& m, const std::string& question, const Spans& spans,
                                   const torch::Tensor& context, const torch::Tensor& content,
-                                  const std::vector<std::string>& subtitles = {}) {
+                                  const std::vector<std::string>& subtitles = {},
+                                  int64_t anchor_slots = 0) {
   torch::InferenceMode guard;
   const int64_t per_entry = 1 + content.size(1);
   auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
   FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
+  layout.anchor_slots = anchor_slots;
   for (size_t i = 0; i < subtitles.size(); ++i)
     layout.text_after_frame[i] = subtitles[i] + layout.text_after_frame[i];
   auto prompt = build_prompt_ids(m.tokenizer(), question, m.config().prompt_style, layout);
@@ -500,6 +503,92 @@ TEST(TimeMarker, Format) {
   EXPECT_EQ(format_time_marker(TimeMarkers::Span, 62 * kSecond, 3723 * kSecond),
             "[00:01:02-01:02:03, 01:01:01]");
   EXPECT_EQ(format_time_marker(TimeMarkers::None, 0, kSecond), "");
+}
+
+// Clock times are read as written, h:mm:ss with minutes and seconds under 60; what is not one
+// (a digit too many or too few, a bad minute) is skipped.
+TEST(TimeMarker, ClockTimes) {
+  EXPECT_EQ(clock_times("between 00:10:00 and 1:02:03?", 2),
+            (std::vector<int64_t>{600 * kSecond, 3723 * kSecond}));
+  EXPECT_EQ(clock_times("at 00:00:01, 00:00:02 and 00:00:03", 2),
+            (std::vector<int64_t>{kSecond, 2 * kSecond}));
+  EXPECT_EQ(clock_times("at 123456:00:00", 2), (std::vector<int64_t>{123456LL * 3600 * kSecond}));
+  for (const std::string text : {"What is on screen?", "at 00:61:00", "at 00:01:5", "12:34",
+                                 "at 1234567:00:00", "at 100:00:000", "at 00:01:0x", ":00:00",
+                                 "00:00:"})
+    EXPECT_TRUE(clock_times(text, 2).empty()) << text;
+}
+
+// A time names the entry that holds it (the last starting at or before it); two name the range
+// between their entries, clipped to the memory and thinned to kMaxAnchorEntries with both ends.
+TEST(TimeAnchors, EntriesNamed) {
+  const std::vector<std::pair<int64_t, int64_t>> spans = {
+      {10 * kSecond, 59 * kSecond}, {60 * kSecond, 299 * kSecond}, {310 * kSecond, 3723 * kSecond}};
+  using V = std::vector<size_t>;
+  EXPECT_EQ(time_anchor_entries("What was on at 00:02:00?", spans), V{1});
+  // The gap between two entries' frames is the earlier's; the slack after the newest holds.
+  EXPECT_EQ(time_anchor_entries("At 00:05:05, what was on?", spans), V{1});
+  EXPECT_EQ(time_anchor_entries("at 1:02:08", spans), V{2});
+  EXPECT_TRUE(time_anchor_entries("at 1:02:09", spans).empty());  // past the slack
+  EXPECT_TRUE(time_anchor_entries("at 00:00:09", spans).empty());  // before the memory
+  EXPECT_TRUE(time_anchor_entries("What is on screen?", spans).empty());
+  EXPECT_TRUE(time_anchor_entries("at 00:00:10", {}).empty());
+  EXPECT_EQ(time_anchor_entries("From 00:00:10 to 00:06:00?", spans), (V{0, 1, 2}));
+  EXPECT_EQ(time_anchor_entries("From 00:06:00 back to 00:01:00?", spans), (V{1, 2}));
+  // A range reaching outside the memory is clipped to it; one wholly outside names nothing.
+  EXPECT_EQ(time_anchor_entries("From 00:00:00 to 00:02:00?", spans), (V{0, 1}));
+  EXPECT_EQ(time_anchor_entries("From 00:03:00 to 09:00:00?", spans), (V{1, 2}));
+  EXPECT_TRUE(time_anchor_entries("From 00:00:00 to 00:00:05?", spans).empty());
+
+  std::vector<std::pair<int64_t, int64_t>> many;
+  for (int64_t i = 0; i < 100; ++i) many.emplace_back(i * kSecond, i * kSecond);
+  const V thinned = time_anchor_entries("between 00:00:10 and 00:01:30", many);
+  ASSERT_EQ(thinned.size(), kMaxAnchorEntries);
+  EXPECT_EQ(thinned.front(), 10u);
+  EXPECT_EQ(thinned.back(), 90u);
+  for (size_t i = 1; i < thinned.size(); ++i) {
+    EXPECT_GT(thinned[i], thinned[i - 1]);
+    EXPECT_LE(thinned[i] - thinned[i - 1], 6u);
+  }
+}
+
+// A model trained with time anchors reads, in every context mode, the visual tokens of the
+// entry a question's time names again after the question: the prompt has their slots, and the
+// first logits are those of the whole prompt with those rows, prefilled at once.
+TEST(SessionAnchors, QuestionReadsItsEntryAgain) {
+  const std::string dir = test::scratch_dir("session_anchor_model");
+  test::run_python("make_tiny_model.py", dir + " movie --time-anchors");
+  LoadOptions lo;
+  lo.device = "cpu";
+  const auto m = Model::shared(dir, lo);
+  ASSERT_TRUE(m->config().time_anchors);
+  const std::string q = "What was on screen at 00:00:02?";
+  for (ContextMode mode : {ContextMode::Standing, ContextMode::Exact, ContextMode::Hybrid}) {
+    SessionOptions o;
+    o.context_mode = mode;
+    o.time_markers = TimeMarkers::Span;  // as full_prefill_logits writes them
+    o.hybrid_window_ns = kSecond + kSecond / 2;
+    o.merge_threshold = 0.0;
+    Session s(m, o);
+    test::feed_solid_frames(s, 5);
+    const Answer a = s.answer(q, true);
+    const int64_t per_entry = a.tensors->content.size(1) + 1;
+    Spans spans;
+    for (int64_t i = 0; i < 5; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+    FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
+    layout.anchor_slots = per_entry;
+    EXPECT_EQ(a.tensors->prompt_ids,
+              build_prompt_ids(m->tokenizer(), q, m->config().prompt_style, layout))
+        << context_mode_name(mode);
+    // Entry 2 (the frame at 2 s) twice: in the memory and after the question.
+    const auto& ctx = a.tensors->context;
+    const auto& content = a.tensors->content;
+    const auto idx = torch::tensor({0, 1, 2, 3, 4, 2}, torch::kInt64);
+    auto logits = full_prefill_logits(*m, q, spans, ctx.index_select(0, idx),
+                                      content.index_select(0, idx), {}, per_entry);
+    EXPECT_LE((logits - a.tensors->first_logits).abs().max().item<double>(), 1e-4)
+        << context_mode_name(mode);
+  }
 }
 
 // The standing prefix plus a question's tail is exactly build_prompt_ids for the same entries,

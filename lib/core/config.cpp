@@ -312,6 +312,9 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   read_string(j, "llamavid_time_markers", markers, origin);
   if (!markers.empty() && !parse_time_markers(markers, c.time_markers))
     fail(origin, "llamavid_time_markers must be 'none', 'start' or 'span'");
+  read_bool(j, "llamavid_time_anchors", c.time_anchors, origin);
+  if (c.time_anchors && c.prompt_style != PromptStyle::Movie)
+    fail(origin, "llamavid_time_anchors needs the movie prompt (llamavid_prompt 'movie')");
   read_double(j, "llamavid_merge_threshold", c.merge_threshold, origin);
   if (c.merge_threshold < 0.0 || c.merge_threshold > 1.0)
     fail(origin, "llamavid_merge_threshold must be in [0, 1]");

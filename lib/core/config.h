@@ -118,6 +118,9 @@ struct ModelConfig {
   // alike frames merge into one memory entry (llamavid_merge_threshold; 0: never).
   TimeMarkers time_markers = TimeMarkers::None;
   double merge_threshold = 0.0;
+  // Whether each question is followed by the visual tokens of the entries its clock times name
+  // (llamavid_time_anchors, default false; stream/time_anchors.h).
+  bool time_anchors = false;
   // The mode ContextMode::Auto serves the model in (llamavid_context_mode: standing, exact or
   // hybrid). Absent, as in the released checkpoints, which were trained on question-guided
   // context tokens: hybrid, so that what the window holds is answered as LLaMA-VID answers it.

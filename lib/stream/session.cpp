@@ -17,6 +17,7 @@
 #include "stream/memory_budget.h"
 #include "stream/memory_file.h"
 #include "stream/standing_prefix.h"
+#include "stream/time_anchors.h"
 #include "text/prompt.h"
 #include "text/time_marker.h"
 #include "vision/preprocess.h"
@@ -115,6 +116,23 @@ struct Session::Impl {
   TimeMarkers time_markers() const {
     if (model->config().prompt_style != PromptStyle::Movie) return TimeMarkers::None;
     return options.time_markers.value_or(model->config().time_markers);
+  }
+
+  // The entries whose visual tokens follow `question` (llamavid_time_anchors), as an index
+  // tensor on the model's device; undefined when there are none.
+  torch::Tensor anchors(const std::string& question, const std::vector<MemoryEntry>& entries) const {
+    if (!model->config().time_anchors) return {};
+    std::vector<std::pair<int64_t, int64_t>> spans;
+    spans.reserve(entries.size());
+    for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
+    const std::vector<size_t> held = time_anchor_entries(question, spans);
+    if (held.empty()) return {};
+    std::vector<int64_t> ids(held.begin(), held.end());
+    return torch::tensor(ids, torch::kInt64).to(model->device());
+  }
+  // Prompt slots of the anchor entries `anchor` indexes.
+  int64_t anchor_slots(const torch::Tensor& anchor) const {
+    return anchor.defined() ? anchor.size(0) * tokens_per_entry() : 0;
   }
 
   // Prompt tokens of one marker: the most of long ones with assorted digits (streams of
@@ -294,12 +312,16 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   impl_->options = options;
   check_options(options);
   // The prompt without question and entries, plus a few positions for the dummy-prefix piece
-  // each text chunk between visual slots gets of its own.
+  // each text chunk between visual slots gets of its own, and the most anchor slots a question
+  // can bring.
   impl_->template_positions =
       static_cast<int64_t>(
           build_prompt_ids(impl_->model->tokenizer(), "", impl_->model->config().prompt_style, {})
               .size()) +
-      8;
+      8 +
+      (impl_->model->config().time_anchors
+           ? static_cast<int64_t>(kMaxAnchorEntries) * impl_->tokens_per_entry()
+           : 0);
   impl_->apply_budget();
 }
 
@@ -512,10 +534,15 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
   auto content = torch::stack(contents);              // [T, K, C]
   const int64_t T = content.size(0);
   auto visual = entry_rows(context, content);  // [T * (1 + K), C]
+  const torch::Tensor anchor = anchors(question, entries);
+  if (anchor.defined())  // the anchor entries' rows again, after the question
+    visual = torch::cat({visual, entry_rows(context.index_select(0, anchor),
+                                            content.index_select(0, anchor))});
 
   const PromptStyle style = m.config().prompt_style;
-  std::vector<int64_t> prompt = build_prompt_ids(
-      m.tokenizer(), question, style, entries_layout(entries, style, markers, tokens_per_entry()));
+  FrameLayout layout = entries_layout(entries, style, markers, tokens_per_entry());
+  layout.anchor_slots = anchor_slots(anchor);
+  std::vector<int64_t> prompt = build_prompt_ids(m.tokenizer(), question, style, layout);
 
   // Text embeddings with the visual rows spliced in at the slots, in order.
   const int64_t slot_rows = style == PromptStyle::Video ? T * tokens_per_entry() : 1;
@@ -576,21 +603,28 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
   context = torch::stack(contexts);
   const torch::Tensor content = torch::stack(contents);  // [T, K, C]
   const PromptStyle style = m.config().prompt_style;
+  const torch::Tensor anchor = anchors(question, entries);
+  // The anchor entries' rows, with the context tokens their entries have in this prompt.
+  auto anchor_rows = [&] {
+    return entry_rows(context.index_select(0, anchor), content.index_select(0, anchor));
+  };
   std::vector<int64_t> rest_ids;  // the prompt ids of `rows`, for the dump
   if (window.empty()) {
-    rest_ids = prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers));
-    rows = embed(rest_ids);
+    rest_ids = prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers),
+                                anchor_slots(anchor));
+    rows = anchor.defined() ? splice_visual(m.llm(), rest_ids, anchor_rows(), 1) : embed(rest_ids);
   } else {
     auto guided = guided_contexts(window, question);
     context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
-    const std::vector<int64_t> ids = build_prompt_ids(
-        m.tokenizer(), question, style,
-        entries_layout(window, style, snap.markers, tokens_per_entry()));
+    FrameLayout layout = entries_layout(window, style, snap.markers, tokens_per_entry());
+    layout.anchor_slots = anchor_slots(anchor);
+    const std::vector<int64_t> ids = build_prompt_ids(m.tokenizer(), question, style, layout);
     // The cache holds the template's head, before the first slot.
     const auto first_slot = std::find(ids.begin(), ids.end(), kImageTokenIndex);
     const auto W = static_cast<int64_t>(window.size());
     const int64_t slot_rows = style == PromptStyle::Video ? W * tokens_per_entry() : 1;
     auto visual = entry_rows(guided, content.narrow(0, static_cast<int64_t>(held), W));
+    if (anchor.defined()) visual = torch::cat({visual, anchor_rows()});
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
       rest_ids = m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));

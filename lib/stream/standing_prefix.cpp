@@ -13,10 +13,12 @@ namespace {
 
 // The prompt of one entry with `marker` after it, for taking the text around its slots.
 std::vector<int64_t> one_entry_prompt(const Model& model, const std::string& question,
-                                      const std::string& marker, int64_t tokens_per_entry) {
+                                      const std::string& marker, int64_t tokens_per_entry,
+                                      int64_t anchor_slots) {
   FrameLayout layout;
   layout.text_after_frame = {marker};
   layout.slots_per_frame = tokens_per_entry;
+  layout.anchor_slots = anchor_slots;
   return build_prompt_ids(model.tokenizer(), question, model.config().prompt_style, layout);
 }
 
@@ -24,7 +26,7 @@ std::vector<int64_t> one_entry_prompt(const Model& model, const std::string& que
 
 StandingPrefix::StandingPrefix(const Model& model, int64_t tokens_per_entry)
     : model_(model), tokens_per_entry_(tokens_per_entry), cache_(model.llm()->new_cache(1)) {
-  const std::vector<int64_t> ids = one_entry_prompt(model, "", "", tokens_per_entry);
+  const std::vector<int64_t> ids = one_entry_prompt(model, "", "", tokens_per_entry, 0);
   for (int64_t id : ids) {
     if (id == kImageTokenIndex) break;
     head_ids_.push_back(id);
@@ -38,11 +40,13 @@ void StandingPrefix::reset() {
 }
 
 std::vector<int64_t> StandingPrefix::tail_ids(const std::string& question,
-                                              const std::string& last_text) const {
+                                              const std::string& last_text,
+                                              int64_t anchor_slots) const {
   const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_text,
-                                                    tokens_per_entry_);
+                                                    tokens_per_entry_, anchor_slots);
   return std::vector<int64_t>(
-      ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids)), ids.end());
+      ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids, anchor_slots)),
+      ids.end());
 }
 
 std::vector<int64_t> StandingPrefix::cached_ids() const {

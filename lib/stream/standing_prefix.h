@@ -41,8 +41,10 @@ class StandingPrefix {
   void reset();
 
   // The prompt ids after the cached prefix for `question`: the newest entry's text
-  // (`last_text`: entry_text, its subtitle and marker), the template's end and the question.
-  std::vector<int64_t> tail_ids(const std::string& question, const std::string& last_text) const;
+  // (`last_text`: entry_text, its subtitle and marker), the template's end and the question,
+  // followed by `anchor_slots` slots (time anchors).
+  std::vector<int64_t> tail_ids(const std::string& question, const std::string& last_text,
+                                int64_t anchor_slots = 0) const;
   // The ids the cache holds, kImageTokenIndex for a visual row (for checks against
   // build_prompt_ids).
   std::vector<int64_t> cached_ids() const;

@@ -49,7 +49,9 @@ std::string movie_user_message(const std::string& question, const FrameLayout& f
   for (int64_t i = 0; i < frames.slots_per_frame; ++i) slots += kImagePlaceholder;
   std::string message = kMovieStart;
   for (const std::string& text : frames.text_after_frame) message += slots + text;
-  return message + kMovieEnd + "\n" + question;
+  message += kMovieEnd + "\n" + question;
+  for (int64_t i = 0; i < frames.anchor_slots; ++i) message += kImagePlaceholder;
+  return message;
 }
 
 std::string build_prompt(const std::string& question, PromptStyle style,
@@ -61,6 +63,7 @@ std::string build_prompt(const std::string& question, PromptStyle style,
     }
     return conversation_prompt(conversation, movie_user_message(question, frames));
   }
+  if (frames.anchor_slots > 0) throw Error("time anchors need the movie prompt layout");
   const bool has_frames = frames.num_frames() > 0;
   return conversation_prompt(conversation, has_frames ? video_user_message(question) : question);
 }
@@ -93,10 +96,13 @@ std::vector<int64_t> build_prompt_ids(const SentencePieceTokenizer& tokenizer,
   return tokenize_with_images(tokenizer, build_prompt(question, style, frames, conversation));
 }
 
-size_t standing_prefix_end(const std::vector<int64_t>& ids) {
+size_t standing_prefix_end(const std::vector<int64_t>& ids, int64_t anchor_slots) {
   size_t end = ids.size();
-  while (end > 0 && ids[end - 1] != kImageTokenIndex) --end;
-  return end;
+  for (int64_t passed = 0;; --end) {
+    if (end == 0) return 0;
+    if (ids[end - 1] != kImageTokenIndex) continue;
+    if (passed++ == anchor_slots) return end;
+  }
 }
 
 }  // namespace llamavid

@@ -40,6 +40,9 @@ struct FrameLayout {
   std::vector<std::string> text_after_frame;
   // "<image>" slots per frame in the movie layout (--video-token, 2 in the release).
   int64_t slots_per_frame = 2;
+  // Slots right after the question, for the entries its clock times name (time anchors,
+  // stream/time_anchors.h); movie layout only. 0 in LLaMA-VID's prompts.
+  int64_t anchor_slots = 0;
 
   int64_t num_frames() const { return static_cast<int64_t>(text_after_frame.size()); }
 };
@@ -48,7 +51,7 @@ struct FrameLayout {
 std::string video_user_message(const std::string& question);
 // Movie user message: "Below is a movie. Memorize the content and answer my question after
 // watching this movie." then, per frame, its slots and its text, then "Now the movie end.\n"
-// and the question, with nothing inserted between the pieces.
+// and the question, with nothing inserted between the pieces; then the anchor slots, if any.
 std::string movie_user_message(const std::string& question, const FrameLayout& frames);
 
 // The full prompt text for `question`. PromptStyle::Video puts one "<image>" before the
@@ -65,11 +68,12 @@ std::string build_prompt(const std::string& question, PromptStyle style,
 std::vector<int64_t> tokenize_with_images(const SentencePieceTokenizer& tokenizer,
                                           const std::string& text);
 
-// Where the standing prefix of prompt `ids` ends: the index after the last kImageTokenIndex (0
-// when there is none). Before it is what the session's standing prefix caches (the template's
-// head and every entry up to the newest one's slots); from it on, the newest entry's text, the
-// movie's end and the question, which each answer appends.
-size_t standing_prefix_end(const std::vector<int64_t>& ids);
+// Where the standing prefix of prompt `ids` ends: the index after the last kImageTokenIndex
+// before the prompt's last `anchor_slots` ones (0 when there is none). Before it is what the
+// session's standing prefix caches (the template's head and every entry up to the newest one's
+// slots); from it on, the newest entry's text, the movie's end and the question (with its anchor
+// slots), which each answer appends.
+size_t standing_prefix_end(const std::vector<int64_t>& ids, int64_t anchor_slots = 0);
 
 // build_prompt then tokenize_with_images: the prompt ids with kImageTokenIndex slots (one for
 // Video, frames x slots_per_frame for Movie).

@@ -4,8 +4,10 @@
 // served.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 
@@ -17,5 +19,9 @@ std::string format_clock(int64_t ns);
 // The marker text of an entry spanning [start_ns, end_ns]: "[hh:mm:ss]" (Start) or
 // "[hh:mm:ss-hh:mm:ss, hh:mm:ss]" (Span: start, end, duration); "" for None.
 std::string format_time_marker(TimeMarkers kind, int64_t start_ns, int64_t end_ns);
+
+// The first `most` clock times written "h:mm:ss" in `text` (1 to 6 hour digits, minutes and
+// seconds two digits under 60, no digit right before or after), in ns, in the order written.
+std::vector<int64_t> clock_times(const std::string& text, size_t most);
 
 }  // namespace llamavid

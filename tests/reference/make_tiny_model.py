@@ -1,7 +1,7 @@
 """Writes a tiny random llamavid model directory (config.json, model.safetensors, tokenizer.model,
 vocab.txt) for tests that need a working model but not a particular answer.
 
-usage: make_tiny_model.py OUT_DIR [video|movie] [--seed N]
+usage: make_tiny_model.py OUT_DIR [video|movie] [--seed N] [--time-anchors]
 """
 import json
 import os
@@ -24,6 +24,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     sp, vocab = rc.write_tokenizers(out)
     config = rc.tiny_config(sp, vocab, style)
+    if "--time-anchors" in sys.argv:  # questions read their times' entries again
+        config["llamavid_time_anchors"] = True
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     gen = torch.Generator().manual_seed(seed)

@@ -1,10 +1,12 @@
 #include "examples.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
 #include "model/prompt_embeddings.h"
 #include "stream/memory.h"
+#include "stream/time_anchors.h"
 #include "text/prompt.h"
 
 namespace llamavid::world {
@@ -84,9 +86,11 @@ struct Sequence {
 // The number of leading ids all `prompts` share, as a packed stream's prefix: at least the
 // standing prefix (everything up to the last visual slot, which the session's KV cache holds),
 // at most all but the last id of the shortest prompt, so that every block keeps the row that
-// predicts its answer's first token. Sharing the text after the last slot too (its time marker,
-// the movie's end) is the same arithmetic as repeating it per block, at a fraction of the rows.
-size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts) {
+// predicts its answer's first token, and before any time anchor's slot (`first_anchor_slots`:
+// the first prompt's). Sharing the text after the last slot too (its time marker, the movie's
+// end) is the same arithmetic as repeating it per block, at a fraction of the rows.
+size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts,
+                            int64_t first_anchor_slots) {
   const auto& first = prompts.front();
   size_t shared = first.size() - 1;
   for (const auto& ids : prompts) {
@@ -95,11 +99,15 @@ size_t shared_prefix_length(const std::vector<std::vector<int64_t>>& prompts) {
     while (k < shared && ids[k] == first[k]) ++k;
     shared = k;
   }
-  const size_t standing = standing_prefix_end(first);
+  const size_t standing = standing_prefix_end(first, first_anchor_slots);
   if (standing == 0) throw Error("examples: a prompt without visual slots");
   if (shared < standing)
     throw Error("examples: the prompt before the last visual slot depends on the question");
-  return shared;
+  // Time anchors' slots belong to their question's block, even where questions are alike.
+  const auto anchor = std::find(first.begin() + static_cast<std::ptrdiff_t>(standing),
+                                first.begin() + static_cast<std::ptrdiff_t>(shared),
+                                kImageTokenIndex);
+  return static_cast<size_t>(anchor - first.begin());
 }
 
 }  // namespace
@@ -164,18 +172,20 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
   std::vector<double> weights;
   const double intervals[] = {1.0, 1.0, 1.0, 1.0, 0.5, 2.0};
 
-  // Appends the block of `question` after `prefix` rows: the prompt's rest and the answer fed
-  // after it (teacher forcing, without its final EOS), the last prompt row predicting the
-  // answer's first token.
+  // Appends the block of `question` after `prefix` rows: the prompt's rest (its slots, those of
+  // time anchors, filled with `anchor_rows`) and the answer fed after it (teacher forcing,
+  // without its final EOS), the last prompt row predicting the answer's first token.
   auto add_question = [&](Sequence& seq, int64_t prefix, const std::vector<int64_t>& rest,
-                          const Question& question) {
+                          const Question& question, const torch::Tensor& anchor_rows) {
     std::vector<int64_t> answer = src.tokenizer->encode(question.answer);
     answer.push_back(src.config->llm.eos_token_id);
     std::vector<int64_t> fed = rest;
     fed.insert(fed.end(), answer.begin(), answer.end() - 1);
     std::vector<int64_t> block_targets(fed.size(), -100);
     for (size_t k = 0; k < answer.size(); ++k) block_targets[rest.size() - 1 + k] = answer[k];
-    auto rows = llm->embed(torch::tensor(fed, torch::kInt64).unsqueeze(0)).squeeze(0);
+    auto rows = anchor_rows.defined()
+                    ? splice_visual(llm, fed, anchor_rows, 1)
+                    : llm->embed(torch::tensor(fed, torch::kInt64).unsqueeze(0)).squeeze(0);
     seq.append(rows, prefix, block_targets, static_cast<int64_t>(batch.categories.size()));
     batch.categories.push_back(question.category);
     weights.push_back(o.category_weight[static_cast<int>(question.category)]);
@@ -216,9 +226,24 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
                             stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
     }
+    // The entries each question's clock times name, read again after it (time anchors).
+    std::vector<std::vector<int64_t>> anchors;
     std::vector<std::vector<int64_t>> prompts;
-    for (const auto& question : questions)
-      prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, layout));
+    for (const auto& question : questions) {
+      anchors.emplace_back();
+      if (src.config->time_anchors)
+        for (size_t k : time_anchor_entries(question.text, spans_ns))
+          anchors.back().push_back(static_cast<int64_t>(k));
+      FrameLayout asked = layout;
+      asked.anchor_slots = static_cast<int64_t>(anchors.back().size()) * slots;
+      prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, asked));
+    }
+    auto anchor_rows = [&](size_t q, const torch::Tensor& ctx) {
+      if (anchors[q].empty()) return torch::Tensor();
+      const auto idx = torch::tensor(anchors[q], torch::kInt64);
+      return entry_rows(ctx.index_select(0, idx), content.index_select(0, idx));
+    };
+    const int64_t first_anchor_slots = static_cast<int64_t>(anchors.front().size()) * slots;
     auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
       return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
     };
@@ -235,17 +260,20 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       return seq;
     };
     if (standing) {
-      const size_t cut = shared_prefix_length(prompts);
-      Sequence seq = prefix_rows(prompts.front(), cut, context_for(kStandingPrompt));
+      const size_t cut = shared_prefix_length(prompts, first_anchor_slots);
+      const auto ctx = context_for(kStandingPrompt);
+      Sequence seq = prefix_rows(prompts.front(), cut, ctx);
       const int64_t prefix = seq.length;
       for (size_t q = 0; q < questions.size(); ++q)
-        add_question(seq, prefix, rest_of(prompts[q], cut), questions[q]);
+        add_question(seq, prefix, rest_of(prompts[q], cut), questions[q], anchor_rows(q, ctx));
       sequences.push_back(std::move(seq));
     } else {
       for (size_t q = 0; q < questions.size(); ++q) {
-        const size_t cut = shared_prefix_length({prompts[q]});
-        Sequence seq = prefix_rows(prompts[q], cut, context_for(questions[q].text));
-        add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q]);
+        const int64_t anchor_slots = static_cast<int64_t>(anchors[q].size()) * slots;
+        const size_t cut = shared_prefix_length({prompts[q]}, anchor_slots);
+        const auto ctx = context_for(questions[q].text);
+        Sequence seq = prefix_rows(prompts[q], cut, ctx);
+        add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q], anchor_rows(q, ctx));
         sequences.push_back(std::move(seq));
       }
     }
