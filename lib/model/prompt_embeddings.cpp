@@ -18,6 +18,15 @@ torch::Tensor entry_rows(const torch::Tensor& context, const torch::Tensor& cont
   return torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
 }
 
+torch::Tensor entry_rows(const torch::Tensor& context, const torch::Tensor& content,
+                         const std::vector<size_t>& indexes) {
+  if (indexes.empty()) return {};
+  const auto idx = torch::tensor(std::vector<int64_t>(indexes.begin(), indexes.end()),
+                                 torch::kInt64)
+                       .to(content.device());
+  return entry_rows(context.index_select(0, idx), content.index_select(0, idx));
+}
+
 torch::Tensor splice_visual(Llama& llm, const std::vector<int64_t>& prompt,
                             const torch::Tensor& visual, int64_t rows_per_slot) {
   const torch::Device device = llm->embed_tokens->weight.device();

@@ -24,6 +24,10 @@ FrameLayout entry_layout(const std::vector<std::pair<int64_t, int64_t>>& spans_n
 // tokens. Every prompt (answers in both context modes, the standing prefix, the trainer) is
 // built from this order. context [T, C], content [T, K, C] -> [T * (1 + K), C]
 torch::Tensor entry_rows(const torch::Tensor& context, const torch::Tensor& content);
+// The same for the entries `indexes` only (the time anchors' rows); undefined when there are
+// none. context [T, C], content [T, K, C] -> [n * (1 + K), C]
+torch::Tensor entry_rows(const torch::Tensor& context, const torch::Tensor& content,
+                         const std::vector<size_t>& indexes);
 
 // Embeds the text runs of `prompt` and puts `rows_per_slot` visual rows at each
 // kImageTokenIndex, in order; every visual row must be used. Autograd follows the caller.

@@ -118,21 +118,18 @@ struct Session::Impl {
     return options.time_markers.value_or(model->config().time_markers);
   }
 
-  // The entries whose visual tokens follow `question` (llamavid_time_anchors), as an index
-  // tensor on the model's device; undefined when there are none.
-  torch::Tensor anchors(const std::string& question, const std::vector<MemoryEntry>& entries) const {
+  // The entries whose visual tokens follow `question` (llamavid_time_anchors).
+  std::vector<size_t> anchors(const std::string& question,
+                              const std::vector<MemoryEntry>& entries) const {
     if (!model->config().time_anchors) return {};
     std::vector<std::pair<int64_t, int64_t>> spans;
     spans.reserve(entries.size());
     for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
-    const std::vector<size_t> held = time_anchor_entries(question, spans);
-    if (held.empty()) return {};
-    std::vector<int64_t> ids(held.begin(), held.end());
-    return torch::tensor(ids, torch::kInt64).to(model->device());
+    return time_anchor_entries(question, spans);
   }
-  // Prompt slots of the anchor entries `anchor` indexes.
-  int64_t anchor_slots(const torch::Tensor& anchor) const {
-    return anchor.defined() ? anchor.size(0) * tokens_per_entry() : 0;
+  // Prompt slots of those entries.
+  int64_t anchor_slots(const std::vector<size_t>& anchor) const {
+    return static_cast<int64_t>(anchor.size()) * tokens_per_entry();
   }
 
   // Prompt tokens of one marker: the most of long ones with assorted digits (streams of
@@ -534,10 +531,9 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
   auto content = torch::stack(contents);              // [T, K, C]
   const int64_t T = content.size(0);
   auto visual = entry_rows(context, content);  // [T * (1 + K), C]
-  const torch::Tensor anchor = anchors(question, entries);
-  if (anchor.defined())  // the anchor entries' rows again, after the question
-    visual = torch::cat({visual, entry_rows(context.index_select(0, anchor),
-                                            content.index_select(0, anchor))});
+  const std::vector<size_t> anchor = anchors(question, entries);
+  if (!anchor.empty())  // the anchor entries' rows again, after the question
+    visual = torch::cat({visual, entry_rows(context, content, anchor)});
 
   const PromptStyle style = m.config().prompt_style;
   FrameLayout layout = entries_layout(entries, style, markers, tokens_per_entry());
@@ -603,16 +599,14 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
   context = torch::stack(contexts);
   const torch::Tensor content = torch::stack(contents);  // [T, K, C]
   const PromptStyle style = m.config().prompt_style;
-  const torch::Tensor anchor = anchors(question, entries);
-  // The anchor entries' rows, with the context tokens their entries have in this prompt.
-  auto anchor_rows = [&] {
-    return entry_rows(context.index_select(0, anchor), content.index_select(0, anchor));
-  };
+  const std::vector<size_t> anchor = anchors(question, entries);
   std::vector<int64_t> rest_ids;  // the prompt ids of `rows`, for the dump
   if (window.empty()) {
     rest_ids = prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers),
                                 anchor_slots(anchor));
-    rows = anchor.defined() ? splice_visual(m.llm(), rest_ids, anchor_rows(), 1) : embed(rest_ids);
+    // The anchor entries' rows, with the context tokens their entries have in this prompt.
+    rows = anchor.empty() ? embed(rest_ids)
+                          : splice_visual(m.llm(), rest_ids, entry_rows(context, content, anchor), 1);
   } else {
     auto guided = guided_contexts(window, question);
     context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
@@ -624,7 +618,7 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     const auto W = static_cast<int64_t>(window.size());
     const int64_t slot_rows = style == PromptStyle::Video ? W * tokens_per_entry() : 1;
     auto visual = entry_rows(guided, content.narrow(0, static_cast<int64_t>(held), W));
-    if (anchor.defined()) visual = torch::cat({visual, anchor_rows()});
+    if (!anchor.empty()) visual = torch::cat({visual, entry_rows(context, content, anchor)});
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
       rest_ids = m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));

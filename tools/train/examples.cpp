@@ -227,22 +227,15 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
     }
     // The entries each question's clock times name, read again after it (time anchors).
-    std::vector<std::vector<int64_t>> anchors;
+    std::vector<std::vector<size_t>> anchors;
     std::vector<std::vector<int64_t>> prompts;
     for (const auto& question : questions) {
-      anchors.emplace_back();
-      if (src.config->time_anchors)
-        for (size_t k : time_anchor_entries(question.text, spans_ns))
-          anchors.back().push_back(static_cast<int64_t>(k));
+      anchors.push_back(src.config->time_anchors ? time_anchor_entries(question.text, spans_ns)
+                                                 : std::vector<size_t>());
       FrameLayout asked = layout;
       asked.anchor_slots = static_cast<int64_t>(anchors.back().size()) * slots;
       prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, asked));
     }
-    auto anchor_rows = [&](size_t q, const torch::Tensor& ctx) {
-      if (anchors[q].empty()) return torch::Tensor();
-      const auto idx = torch::tensor(anchors[q], torch::kInt64);
-      return entry_rows(ctx.index_select(0, idx), content.index_select(0, idx));
-    };
     const int64_t first_anchor_slots = static_cast<int64_t>(anchors.front().size()) * slots;
     auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
       return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
@@ -265,7 +258,8 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       Sequence seq = prefix_rows(prompts.front(), cut, ctx);
       const int64_t prefix = seq.length;
       for (size_t q = 0; q < questions.size(); ++q)
-        add_question(seq, prefix, rest_of(prompts[q], cut), questions[q], anchor_rows(q, ctx));
+        add_question(seq, prefix, rest_of(prompts[q], cut), questions[q],
+                     entry_rows(ctx, content, anchors[q]));
       sequences.push_back(std::move(seq));
     } else {
       for (size_t q = 0; q < questions.size(); ++q) {
@@ -273,7 +267,8 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
         const size_t cut = shared_prefix_length({prompts[q]}, anchor_slots);
         const auto ctx = context_for(questions[q].text);
         Sequence seq = prefix_rows(prompts[q], cut, ctx);
-        add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q], anchor_rows(q, ctx));
+        add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q],
+                     entry_rows(ctx, content, anchors[q]));
         sequences.push_back(std::move(seq));
       }
     }
