@@ -192,11 +192,21 @@ TEST(Prompt, StandingPrefixEnd) {
 TEST(Prompt, AnchorSlotsFollowTheQuestion) {
   FrameLayout frames{{"[00:00:00]", "[00:00:01]"}, 2};
   const std::string plain = build_prompt("At 00:00:01?", PromptStyle::Movie, frames);
-  frames.anchor_slots = 2;
+  frames.text_after_anchor = {""};
   const std::string anchored = build_prompt("At 00:00:01?", PromptStyle::Movie, frames);
   const std::string question = "Now the movie end.\nAt 00:00:01?";
   ASSERT_NE(plain.find(question), std::string::npos);
   EXPECT_EQ(anchored, std::string(plain).insert(plain.find(question) + question.size(),
                                                  "<image><image>"));
+  EXPECT_EQ(frames.anchor_slots(), 2);
+  // A class anchor's text follows its slots.
+  frames.text_after_anchor = {"", "[00:00:01-00:00:01, 00:00:00] 1"};
+  EXPECT_EQ(build_prompt("At 00:00:01?", PromptStyle::Movie, frames),
+            std::string(plain).insert(plain.find(question) + question.size(),
+                                      "<image><image><image><image>[00:00:01-00:00:01, 00:00:00] 1"));
+  EXPECT_EQ(frames.anchor_slots(), 4);
+  frames.text_after_anchor = {"<image>"};
+  EXPECT_THROW(build_prompt("At 00:00:01?", PromptStyle::Movie, frames), Error);
+  frames.text_after_anchor = {""};
   EXPECT_THROW(build_prompt("At 00:00:01?", PromptStyle::Video, frames), Error);
 }

@@ -14,6 +14,8 @@
 #include "stream/memory.h"
 #include "stream/session.h"
 #include "stream/standing_prefix.h"
+#include "stream/class_anchors.h"
+#include "stream/question_anchors.h"
 #include "stream/time_anchors.h"
 #include "test_util.h"
 #include "text/prompt.h"
@@ -56,12 +58,12 @@ using Spans = std::vector<std::pair<int64_t, int64_t>>;
 torch::Tensor full_prefill_logits(const Model& m, const std::string& question, const Spans& spans,
                                   const torch::Tensor& context, const torch::Tensor& content,
                                   const std::vector<std::string>& subtitles = {},
-                                  int64_t anchor_slots = 0) {
+                                  const std::vector<std::string>& anchor_texts = {}) {
   torch::InferenceMode guard;
   const int64_t per_entry = 1 + content.size(1);
   auto visual = torch::cat({context.unsqueeze(1), content}, 1).reshape({-1, content.size(2)});
   FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
-  layout.anchor_slots = anchor_slots;
+  layout.text_after_anchor = anchor_texts;
   for (size_t i = 0; i < subtitles.size(); ++i)
     layout.text_after_frame[i] = subtitles[i] + layout.text_after_frame[i];
   auto prompt = build_prompt_ids(m.tokenizer(), question, m.config().prompt_style, layout);
@@ -552,23 +554,130 @@ TEST(TimeAnchors, EntriesNamed) {
   }
 }
 
+// A tiny random movie-layout model made with make_tiny_model.py's `flag`, on the CPU.
+std::shared_ptr<const Model> anchor_model(const std::string& name, const std::string& flag) {
+  const std::string dir = test::scratch_dir(name);
+  test::run_python("make_tiny_model.py", dir + " movie " + flag);
+  LoadOptions lo;
+  lo.device = "cpu";
+  return Model::shared(dir, lo);
+}
+
+// Options for the anchor tests: every frame its own entry, span markers as full_prefill_logits
+// writes them, a hybrid window of the newest entry and the one before.
+SessionOptions anchor_options(ContextMode mode) {
+  SessionOptions o;
+  o.context_mode = mode;
+  o.time_markers = TimeMarkers::Span;
+  o.hybrid_window_ns = kSecond + kSecond / 2;
+  o.merge_threshold = 0.0;
+  return o;
+}
+
+// A question names a caption where the caption's words occur in it whole, not inside a longer
+// named caption's; consecutive entries with it make one run; runs are numbered from 1 and
+// thinned to kMaxClassRuns with both ends kept.
+TEST(ClassAnchors, RunsOfNamedCaptions) {
+  const std::vector<std::string> captions = {"red", "red ball", "red ball", "snow",
+                                             "red ball", "", "Red"};
+  auto runs = [&](const std::string& q) {
+    std::vector<std::tuple<size_t, size_t, int64_t>> out;
+    for (const ClassRun& r : class_anchor_runs(q, captions)) out.emplace_back(r.first, r.last, r.number);
+    return out;
+  };
+  using R = std::vector<std::tuple<size_t, size_t, int64_t>>;
+  EXPECT_EQ(runs("When did the red ball last appear?"), (R{{1, 2, 1}, {4, 4, 2}}));
+  EXPECT_EQ(runs("Was RED on screen?"), (R{{0, 0, 1}, {6, 6, 2}}));
+  EXPECT_EQ(runs("How long was snow shown?"), (R{{3, 3, 1}}));
+  EXPECT_TRUE(runs("Was it snowy?").empty());  // whole words only
+  EXPECT_TRUE(runs("What is on screen?").empty());
+  EXPECT_EQ(runs("Did red come before the red ball?"),
+            (R{{0, 0, 1}, {1, 2, 2}, {4, 4, 3}, {6, 6, 4}}));
+  // A caption nobody could name in a few words is never matched.
+  EXPECT_TRUE(class_anchor_runs(std::string(80, 'a'), {std::string(80, 'a')}).empty());
+
+  std::vector<std::string> alternating;
+  for (int i = 0; i < 40; ++i) alternating.push_back(i % 2 ? "black" : "snow");
+  const auto thinned = class_anchor_runs("How many times did snow appear?", alternating);
+  ASSERT_EQ(thinned.size(), kMaxClassRuns);
+  EXPECT_EQ(thinned.front().number, 1);
+  EXPECT_EQ(thinned.back().number, 20);
+  EXPECT_EQ(thinned.back().first, 38u);
+}
+
+// Time anchors come first, with no text; each class run follows with its span (first entry's
+// start to last entry's end) and its number; a model without anchors gets none.
+TEST(QuestionAnchors, TextsFollowTheConfig) {
+  const std::vector<std::pair<int64_t, int64_t>> spans = {
+      {0, 9 * kSecond}, {10 * kSecond, 19 * kSecond}, {20 * kSecond, 65 * kSecond}};
+  const std::vector<std::string> captions = {"snow", "snow", "black"};
+  ModelConfig c;
+  const std::string q = "Was there snow at 00:00:25?";
+  EXPECT_TRUE(question_anchors(c, TimeMarkers::Span, q, spans, captions).empty());
+  c.time_anchors = true;
+  c.class_anchors = true;
+  const QuestionAnchors a = question_anchors(c, TimeMarkers::Span, q, spans, captions);
+  EXPECT_EQ(a.entries, (std::vector<size_t>{2, 0}));
+  EXPECT_EQ(a.texts, (std::vector<std::string>{"", "[00:00:00-00:00:19, 00:00:19] 1"}));
+  EXPECT_EQ(question_anchors(c, TimeMarkers::None, q, spans, captions).texts.back(), "1");
+  EXPECT_THROW(question_anchors(c, TimeMarkers::Span, q, spans, {"snow"}), Error);
+}
+
+// A model trained with class anchors captions each entry with its greedy answer to "What is on
+// screen?" about that entry alone, and reads, in every context mode, the runs of the captions a
+// question names after it: their first entries' tokens, then their spans and numbers; the first
+// logits are those of the whole prompt with those rows, prefilled at once.
+TEST(SessionAnchors, QuestionReadsItsClassRunsAgain) {
+  const auto m = anchor_model("session_class_anchor_model", "--class-anchors");
+  ASSERT_TRUE(m->config().class_anchors);
+  for (ContextMode mode : {ContextMode::Standing, ContextMode::Exact, ContextMode::Hybrid}) {
+    SessionOptions o = anchor_options(mode);
+    o.max_new_tokens = 4;
+    Session s(m, o);
+    test::feed_solid_frames(s, 5);
+    const std::vector<std::string> captions = s.answer("Hello?", true).tensors->captions;
+    ASSERT_EQ(captions.size(), 5u);
+    if (mode == ContextMode::Standing) {
+      // Entry 2 alone in a memory, asked the standing prompt: the same prompt as its caption's.
+      SessionOptions alone = o;
+      alone.max_new_tokens = kMaxCaptionTokens;
+      Session one(m, alone);
+      test::feed_solid_frames(one, 1, 2, 2);
+      EXPECT_EQ(one.answer(kStandingPrompt).text, captions[2]);
+    }
+    ASSERT_FALSE(captions[2].empty());
+    const std::string q = "When did " + captions[2] + " last appear?";
+    const Answer a = s.answer(q, true);
+    EXPECT_EQ(a.tensors->captions, captions) << "captioned once";
+    Spans spans;
+    for (int64_t i = 0; i < 5; ++i) spans.emplace_back(i * kSecond, i * kSecond);
+    const QuestionAnchors anchors = question_anchors(m->config(), TimeMarkers::Span, q, spans, captions);
+    ASSERT_FALSE(anchors.empty());
+    const int64_t per_entry = a.tensors->content.size(1) + 1;
+    FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
+    layout.text_after_anchor = anchors.texts;
+    EXPECT_EQ(a.tensors->prompt_ids,
+              build_prompt_ids(m->tokenizer(), q, m->config().prompt_style, layout))
+        << context_mode_name(mode);
+    std::vector<int64_t> rows = {0, 1, 2, 3, 4};
+    for (size_t e : anchors.entries) rows.push_back(static_cast<int64_t>(e));
+    const auto idx = torch::tensor(rows, torch::kInt64);
+    auto logits = full_prefill_logits(*m, q, spans, a.tensors->context.index_select(0, idx),
+                                      a.tensors->content.index_select(0, idx), {}, anchors.texts);
+    EXPECT_LE((logits - a.tensors->first_logits).abs().max().item<double>(), 1e-4)
+        << context_mode_name(mode);
+  }
+}
+
 // A model trained with time anchors reads, in every context mode, the visual tokens of the
 // entry a question's time names again after the question: the prompt has their slots, and the
 // first logits are those of the whole prompt with those rows, prefilled at once.
 TEST(SessionAnchors, QuestionReadsItsEntryAgain) {
-  const std::string dir = test::scratch_dir("session_anchor_model");
-  test::run_python("make_tiny_model.py", dir + " movie --time-anchors");
-  LoadOptions lo;
-  lo.device = "cpu";
-  const auto m = Model::shared(dir, lo);
+  const auto m = anchor_model("session_anchor_model", "--time-anchors");
   ASSERT_TRUE(m->config().time_anchors);
   const std::string q = "What was on screen at 00:00:02?";
   for (ContextMode mode : {ContextMode::Standing, ContextMode::Exact, ContextMode::Hybrid}) {
-    SessionOptions o;
-    o.context_mode = mode;
-    o.time_markers = TimeMarkers::Span;  // as full_prefill_logits writes them
-    o.hybrid_window_ns = kSecond + kSecond / 2;
-    o.merge_threshold = 0.0;
+    const SessionOptions o = anchor_options(mode);
     Session s(m, o);
     test::feed_solid_frames(s, 5);
     const Answer a = s.answer(q, true);
@@ -576,7 +685,7 @@ TEST(SessionAnchors, QuestionReadsItsEntryAgain) {
     Spans spans;
     for (int64_t i = 0; i < 5; ++i) spans.emplace_back(i * kSecond, i * kSecond);
     FrameLayout layout = entry_layout(spans, TimeMarkers::Span, per_entry);
-    layout.anchor_slots = per_entry;
+    layout.text_after_anchor = {""};
     EXPECT_EQ(a.tensors->prompt_ids,
               build_prompt_ids(m->tokenizer(), q, m->config().prompt_style, layout))
         << context_mode_name(mode);
@@ -585,7 +694,7 @@ TEST(SessionAnchors, QuestionReadsItsEntryAgain) {
     const auto& content = a.tensors->content;
     const auto idx = torch::tensor({0, 1, 2, 3, 4, 2}, torch::kInt64);
     auto logits = full_prefill_logits(*m, q, spans, ctx.index_select(0, idx),
-                                      content.index_select(0, idx), {}, per_entry);
+                                      content.index_select(0, idx), {}, {""});
     EXPECT_LE((logits - a.tensors->first_logits).abs().max().item<double>(), 1e-4)
         << context_mode_name(mode);
   }

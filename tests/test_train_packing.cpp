@@ -177,34 +177,43 @@ TEST(TrainPacking, FocusStreamsAskOnlyTheirCategories) {
   EXPECT_EQ(focus_seen, (std::set<int64_t>{1, 2}));
 }
 
+// Two batches of four `asked` questions about one stream of up to 5 segments, made from the same
+// seed without and with the config's `flag`.
+std::pair<Batch, Batch> batches_without_and_with(TinyTrainer& t, bool ModelConfig::*flag,
+                                                 Category asked, ExampleOptions o) {
+  ExampleSource src{&t.modules, &t.sp, &t.wp, &t.config, t.features, &t.by_class};
+  o.streams = 1;
+  o.questions_per_stream = 4;
+  o.max_segments = 5;
+  o.category_share.assign(kNumCategories, 0.0);
+  o.category_share[static_cast<int>(asked)] = 1.0;
+  t.config.*flag = false;
+  std::mt19937_64 rng(21);
+  Batch plain = make_batch(src, o, rng);
+  t.config.*flag = true;
+  rng.seed(21);
+  Batch anchored = make_batch(src, o, rng);
+  t.config.*flag = false;
+  return {std::move(plain), std::move(anchored)};
+}
+
 // With llamavid_time_anchors in the config, an "at" question reads the entry its time names
 // again after it: each block grows by one entry's rows, copies of rows the memory holds, and
 // still packs exactly; "now" questions, which name no time, are the same rows as without.
 TEST(TrainPacking, TimeAnchorsFollowTheConfig) {
   TinyTrainer t;
-  ExampleSource src{&t.modules, &t.sp, &t.wp, &t.config, t.features, &t.by_class};
   // What an anchor adds to a prompt: one entry's slots (and the dummy-prefix piece of the text
   // after them, encoded as a chunk of its own).
   const int64_t per_entry = 1 + t.config.content_tokens_per_frame();
   FrameLayout layout{{"[00:00:00]"}, per_entry};
   const auto before = build_prompt_ids(t.sp, "At 00:00:00?", PromptStyle::Movie, layout);
-  layout.anchor_slots = per_entry;
+  layout.text_after_anchor = {""};
   const auto after = build_prompt_ids(t.sp, "At 00:00:00?", PromptStyle::Movie, layout);
   const auto growth = static_cast<int64_t>(after.size() - before.size());
   EXPECT_GE(growth, per_entry);
   for (const Category asked : {Category::At, Category::Now}) {
-    ExampleOptions o;
-    o.streams = 1;
-    o.questions_per_stream = 4;
-    o.max_segments = 5;
-    o.category_share.assign(kNumCategories, 0.0);
-    o.category_share[static_cast<int>(asked)] = 1.0;
-    t.config.time_anchors = false;
-    std::mt19937_64 rng(21);
-    const Batch plain = make_batch(src, o, rng);
-    t.config.time_anchors = true;
-    rng.seed(21);
-    const Batch anchored = make_batch(src, o, rng);
+    const auto [plain, anchored] =
+        batches_without_and_with(t, &ModelConfig::time_anchors, asked, {});
     if (asked == Category::At) {
       EXPECT_EQ(anchored.embeds.size(1), plain.embeds.size(1) + 4 * growth);
       EXPECT_EQ((anchored.targets >= 0).sum().item<int64_t>(),
@@ -212,6 +221,27 @@ TEST(TrainPacking, TimeAnchorsFollowTheConfig) {
       torch::NoGradGuard no_grad;
       const auto a = anchored.embeds[0], p = plain.embeds[0];  // [L, C]
       EXPECT_TRUE(a.unsqueeze(1).eq(p.unsqueeze(0)).all(-1).any(1).all().item<bool>());
+      expect_packing_exact(t.modules.llm, anchored);
+    } else {
+      EXPECT_TRUE(anchored.embeds.equal(plain.embeds));
+    }
+  }
+}
+
+// With llamavid_class_anchors in the config, a duration question reads the runs of the class it
+// names after it (captions without errors here): every block grows, the answers are the same,
+// and the batch still packs exactly; "at" questions, which name no class, are the same rows.
+TEST(TrainPacking, ClassAnchorsFollowTheConfig) {
+  TinyTrainer t;
+  const int64_t per_entry = 1 + t.config.content_tokens_per_frame();
+  for (const Category asked : {Category::Duration, Category::At}) {
+    ExampleOptions exact_captions;
+    exact_captions.caption_noise = 0.0;
+    const auto [plain, anchored] =
+        batches_without_and_with(t, &ModelConfig::class_anchors, asked, exact_captions);
+    if (asked == Category::Duration) {
+      EXPECT_GE(anchored.embeds.size(1), plain.embeds.size(1) + 4 * per_entry);
+      EXPECT_TRUE(anchored.targets.ge(0).sum().equal(plain.targets.ge(0).sum()));
       expect_packing_exact(t.modules.llm, anchored);
     } else {
       EXPECT_TRUE(anchored.embeds.equal(plain.embeds));

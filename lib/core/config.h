@@ -121,6 +121,9 @@ struct ModelConfig {
   // Whether each question is followed by the visual tokens of the entries its clock times name
   // (llamavid_time_anchors, default false; stream/time_anchors.h).
   bool time_anchors = false;
+  // Whether each question is followed by the runs of entries whose captions it names, with
+  // their spans and numbers (llamavid_class_anchors, default false; stream/class_anchors.h).
+  bool class_anchors = false;
   // The mode ContextMode::Auto serves the model in (llamavid_context_mode: standing, exact or
   // hybrid). Absent, as in the released checkpoints, which were trained on question-guided
   // context tokens: hybrid, so that what the window holds is answered as LLaMA-VID answers it.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/types.h>
@@ -14,6 +15,8 @@ struct AnswerTensors {
   torch::Tensor first_logits;  // [V] fp32: what the first answer token was chosen from
   // The prompt the LLM read, kImageTokenIndex where visual rows went (build_prompt_ids').
   std::vector<int64_t> prompt_ids;
+  // Each entry's caption, which class anchors match the question against ("" without them).
+  std::vector<std::string> captions;
 };
 
 }  // namespace llamavid

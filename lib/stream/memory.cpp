@@ -18,7 +18,7 @@ int64_t tensor_bytes(const torch::Tensor& t) {
 
 int64_t entry_bytes(const MemoryEntry& e) {
   return tensor_bytes(e.features) + tensor_bytes(e.content) + tensor_bytes(e.context) +
-         tensor_bytes(e.signature) + static_cast<int64_t>(e.subtitle.size());
+         tensor_bytes(e.signature) + static_cast<int64_t>(e.subtitle.size() + e.caption.size());
 }
 
 // Whether `t` is held by its one handle alone: no other handle, no view of its storage.
@@ -67,6 +67,8 @@ void merge_into(MemoryEntry& into, const MemoryEntry& b, Mean mean) {
   into.end_ns = std::max(into.end_ns, b.end_ns);
   into.frames += b.frames;
   into.subtitle = join_subtitles(into.subtitle, b.subtitle);  // `b` is the later one
+  // An uncaptioned `b` is a frame merged as alike, which shows what the entry shows.
+  if (!b.caption.empty() && b.caption != into.caption) into.caption.clear();
 }
 
 }  // namespace
@@ -93,6 +95,17 @@ bool TokenMemory::attach_subtitle(int64_t end_ns, const std::string& text) {
   MemoryChange change;  // not logged: a host learns of thinning from the frames
   enforce_budget(change);
   return true;
+}
+
+bool TokenMemory::set_caption(uint64_t version, const std::string& caption) {
+  for (MemoryEntry& e : entries_) {
+    if (e.version != version) continue;
+    bytes_ -= entry_bytes(e);
+    e.caption = caption;
+    bytes_ += entry_bytes(e);
+    return true;
+  }
+  return false;
 }
 
 MemoryEntry merge_entries(const MemoryEntry& a, const MemoryEntry& b) {

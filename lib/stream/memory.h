@@ -30,6 +30,11 @@ struct MemoryEntry {
   // kMaxSubtitleBytes): the movie prompt places it right after the entry's slots, as LLaMA-VID's
   // long-video checkpoint was trained. Texts that join one entry are separated by a space.
   std::string subtitle;
+  // What the model answers to kStandingPrompt about this entry alone, which class anchors match
+  // questions against (llamavid_class_anchors); "" until the session captions it. Not part of
+  // the prompt, so setting it leaves `version` as it is. A frame merged in as alike keeps it;
+  // entries merged by thinning keep it only where they agree.
+  std::string caption;
   // Changes whenever the entry does (set by TokenMemory, unique within one memory), so a cache
   // built from the entries can tell which of them it still holds.
   uint64_t version = 0;
@@ -78,6 +83,9 @@ class TokenMemory {
   // attaches a subtitle to the last frame before its end), or to the first entry when none
   // does. false, changing nothing, when the memory is empty.
   bool attach_subtitle(int64_t end_ns, const std::string& text);
+  // Sets the caption of the entry at `version`; false, changing nothing, when no entry has it
+  // any more (merged or thinned since it was captioned).
+  bool set_caption(uint64_t version, const std::string& caption);
   void clear();
   MemoryChange set_budget(MemoryBudget budget);
 

@@ -17,7 +17,8 @@
 #include "stream/memory_budget.h"
 #include "stream/memory_file.h"
 #include "stream/standing_prefix.h"
-#include "stream/time_anchors.h"
+#include "stream/class_anchors.h"
+#include "stream/question_anchors.h"
 #include "text/prompt.h"
 #include "text/time_marker.h"
 #include "vision/preprocess.h"
@@ -118,19 +119,26 @@ struct Session::Impl {
     return options.time_markers.value_or(model->config().time_markers);
   }
 
-  // The entries whose visual tokens follow `question` (llamavid_time_anchors).
-  std::vector<size_t> anchors(const std::string& question,
-                              const std::vector<MemoryEntry>& entries) const {
-    if (!model->config().time_anchors) return {};
+  // The entries whose visual tokens follow `question` (llamavid_time_anchors,
+  // llamavid_class_anchors), with `markers` in their texts.
+  QuestionAnchors anchors(const std::string& question, const std::vector<MemoryEntry>& entries,
+                          TimeMarkers markers) const {
     std::vector<std::pair<int64_t, int64_t>> spans;
-    spans.reserve(entries.size());
-    for (const auto& e : entries) spans.emplace_back(e.start_ns, e.end_ns);
-    return time_anchor_entries(question, spans);
+    std::vector<std::string> captions;
+    for (const auto& e : entries) {
+      spans.emplace_back(e.start_ns, e.end_ns);
+      captions.push_back(e.caption);
+    }
+    return question_anchors(model->config(), markers, question, spans, captions);
   }
-  // Prompt slots of those entries.
-  int64_t anchor_slots(const std::vector<size_t>& anchor) const {
-    return static_cast<int64_t>(anchor.size()) * tokens_per_entry();
-  }
+
+  // Captions every entry that has none (class anchors): the model's greedy answer to
+  // kStandingPrompt about that entry alone, one short decode each. Made by the first answer
+  // that needs them rather than at ingest, so that ingest runs as fast as without class anchors;
+  // an entry is captioned once (a frame merged in as alike keeps its caption). An entry added
+  // meanwhile has none in this answer (no caption names it yet).
+  void caption_entries();
+
 
   // Prompt tokens of one marker: the most of long ones with assorted digits (streams of
   // hundreds of hours too), so the budget errs on the safe side and the standing mode's cache,
@@ -298,6 +306,38 @@ Answer make_answer(const Model& m, const std::vector<int64_t>& ids,
 
 }  // namespace
 
+void Session::Impl::caption_entries() {
+  std::vector<MemoryEntry> entries;
+  TimeMarkers markers;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    entries = memory.entries();  // tensor handles only
+    markers = time_markers();
+  }
+  const Model& m = *model;
+  SessionOptions greedy;
+  greedy.max_new_tokens = kMaxCaptionTokens;
+  greedy.temperature = 0.0;
+  for (const MemoryEntry& e : entries) {
+    if (!e.caption.empty()) continue;
+    FrameLayout layout;
+    layout.slots_per_frame = tokens_per_entry();
+    layout.text_after_frame = {entry_text(e, m.config().prompt_style, markers)};
+    const std::vector<int64_t> ids =
+        build_prompt_ids(m.tokenizer(), kStandingPrompt, m.config().prompt_style, layout);
+    auto rows = splice_visual(m.llm(), ids,
+                              entry_rows(e.context.unsqueeze(0), e.content.unsqueeze(0)), 1);
+    KVCache cache = m.llm()->new_cache(1);
+    cache.reserve(rows.size(0) + greedy.max_new_tokens);
+    auto logits = m.llm()->forward(rows.unsqueeze(0), cache, /*all_logits=*/false);
+    // An empty caption (EOS first, which a model trained on captions does not answer) is
+    // tried again by the next answer.
+    const std::string caption =
+        trim(m.tokenizer().decode(generate_answer(m, greedy, cache, logits, {})));
+    std::lock_guard<std::mutex> lock(mutex);
+    memory.set_caption(e.version, caption);
+  }
+}
 ContextMode resolve_context_mode(ContextMode requested, const ModelConfig& config) {
   return requested == ContextMode::Auto ? config.context_mode : requested;
 }
@@ -309,16 +349,14 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   impl_->options = options;
   check_options(options);
   // The prompt without question and entries, plus a few positions for the dummy-prefix piece
-  // each text chunk between visual slots gets of its own, and the most anchor slots a question
-  // can bring.
+  // each text chunk between visual slots gets of its own, and the most a question's anchors can
+  // bring: their slots, and a class anchor run's marker, number and dummy-prefix piece.
+  const ModelConfig& config = impl_->model->config();
   impl_->template_positions =
-      static_cast<int64_t>(
-          build_prompt_ids(impl_->model->tokenizer(), "", impl_->model->config().prompt_style, {})
-              .size()) +
-      8 +
-      (impl_->model->config().time_anchors
-           ? static_cast<int64_t>(kMaxAnchorEntries) * impl_->tokens_per_entry()
-           : 0);
+      static_cast<int64_t>(build_prompt_ids(impl_->model->tokenizer(), "", config.prompt_style, {})
+                               .size()) +
+      8 + static_cast<int64_t>(max_anchor_entries(config)) * impl_->tokens_per_entry() +
+      static_cast<int64_t>(max_class_runs(config)) * (impl_->marker_tokens() + 4);
   impl_->apply_budget();
 }
 
@@ -461,6 +499,10 @@ Answer Session::answer(const std::string& question_in, bool keep_tensors,
                        const std::function<bool()>& abort) {
   validate(question_in);
   const std::string question = trim(question_in);
+  if (impl_->model->config().class_anchors) {
+    torch::InferenceMode guard;
+    impl_->caption_entries();
+  }
   ContextMode mode;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -531,13 +573,13 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
   auto content = torch::stack(contents);              // [T, K, C]
   const int64_t T = content.size(0);
   auto visual = entry_rows(context, content);  // [T * (1 + K), C]
-  const std::vector<size_t> anchor = anchors(question, entries);
+  const QuestionAnchors anchor = anchors(question, entries, markers);
   if (!anchor.empty())  // the anchor entries' rows again, after the question
-    visual = torch::cat({visual, entry_rows(context, content, anchor)});
+    visual = torch::cat({visual, entry_rows(context, content, anchor.entries)});
 
   const PromptStyle style = m.config().prompt_style;
   FrameLayout layout = entries_layout(entries, style, markers, tokens_per_entry());
-  layout.anchor_slots = anchor_slots(anchor);
+  layout.text_after_anchor = anchor.texts;
   std::vector<int64_t> prompt = build_prompt_ids(m.tokenizer(), question, style, layout);
 
   // Text embeddings with the visual rows spliced in at the slots, in order.
@@ -558,6 +600,7 @@ Answer Session::Impl::exact_answer(const std::string& question, bool keep_tensor
     t->content = content.to(torch::kCPU, torch::kFloat32);
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
     t->prompt_ids = prompt;
+    for (const auto& e : entries) t->captions.push_back(e.caption);
     a.tensors = t;
   }
   return a;
@@ -599,26 +642,28 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
   context = torch::stack(contexts);
   const torch::Tensor content = torch::stack(contents);  // [T, K, C]
   const PromptStyle style = m.config().prompt_style;
-  const std::vector<size_t> anchor = anchors(question, entries);
+  const QuestionAnchors anchor = anchors(question, entries, snap.markers);
   std::vector<int64_t> rest_ids;  // the prompt ids of `rows`, for the dump
   if (window.empty()) {
     rest_ids = prefix->tail_ids(question, entry_text(entries.back(), style, snap.markers),
-                                anchor_slots(anchor));
+                                anchor.texts);
     // The anchor entries' rows, with the context tokens their entries have in this prompt.
     rows = anchor.empty() ? embed(rest_ids)
-                          : splice_visual(m.llm(), rest_ids, entry_rows(context, content, anchor), 1);
+                          : splice_visual(m.llm(), rest_ids,
+                                          entry_rows(context, content, anchor.entries), 1);
   } else {
     auto guided = guided_contexts(window, question);
     context.narrow(0, static_cast<int64_t>(held), guided.size(0)).copy_(guided);
     FrameLayout layout = entries_layout(window, style, snap.markers, tokens_per_entry());
-    layout.anchor_slots = anchor_slots(anchor);
+    layout.text_after_anchor = anchor.texts;
     const std::vector<int64_t> ids = build_prompt_ids(m.tokenizer(), question, style, layout);
     // The cache holds the template's head, before the first slot.
     const auto first_slot = std::find(ids.begin(), ids.end(), kImageTokenIndex);
     const auto W = static_cast<int64_t>(window.size());
     const int64_t slot_rows = style == PromptStyle::Video ? W * tokens_per_entry() : 1;
     auto visual = entry_rows(guided, content.narrow(0, static_cast<int64_t>(held), W));
-    if (!anchor.empty()) visual = torch::cat({visual, entry_rows(context, content, anchor)});
+    if (!anchor.empty())
+      visual = torch::cat({visual, entry_rows(context, content, anchor.entries)});
     rows = splice_visual(m.llm(), std::vector<int64_t>(first_slot, ids.end()), visual, slot_rows);
     if (held > 0) {
       rest_ids = m.tokenizer().encode(entry_text(entries[held - 1], style, snap.markers));
@@ -649,6 +694,7 @@ Answer Session::Impl::prefixed_answer(const std::string& question, bool keep_ten
     t->first_logits = logits.reshape({-1}).to(torch::kCPU, torch::kFloat32);
     t->prompt_ids = prefix->cached_ids();
     t->prompt_ids.insert(t->prompt_ids.end(), rest_ids.begin(), rest_ids.end());
+    for (const auto& e : entries) t->captions.push_back(e.caption);
     a.tensors = t;
   }
   return a;

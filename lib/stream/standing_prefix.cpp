@@ -14,11 +14,11 @@ namespace {
 // The prompt of one entry with `marker` after it, for taking the text around its slots.
 std::vector<int64_t> one_entry_prompt(const Model& model, const std::string& question,
                                       const std::string& marker, int64_t tokens_per_entry,
-                                      int64_t anchor_slots) {
+                                      const std::vector<std::string>& anchor_texts) {
   FrameLayout layout;
   layout.text_after_frame = {marker};
   layout.slots_per_frame = tokens_per_entry;
-  layout.anchor_slots = anchor_slots;
+  layout.text_after_anchor = anchor_texts;
   return build_prompt_ids(model.tokenizer(), question, model.config().prompt_style, layout);
 }
 
@@ -26,7 +26,7 @@ std::vector<int64_t> one_entry_prompt(const Model& model, const std::string& que
 
 StandingPrefix::StandingPrefix(const Model& model, int64_t tokens_per_entry)
     : model_(model), tokens_per_entry_(tokens_per_entry), cache_(model.llm()->new_cache(1)) {
-  const std::vector<int64_t> ids = one_entry_prompt(model, "", "", tokens_per_entry, 0);
+  const std::vector<int64_t> ids = one_entry_prompt(model, "", "", tokens_per_entry, {});
   for (int64_t id : ids) {
     if (id == kImageTokenIndex) break;
     head_ids_.push_back(id);
@@ -41,9 +41,10 @@ void StandingPrefix::reset() {
 
 std::vector<int64_t> StandingPrefix::tail_ids(const std::string& question,
                                               const std::string& last_text,
-                                              int64_t anchor_slots) const {
+                                              const std::vector<std::string>& anchor_texts) const {
   const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_text,
-                                                    tokens_per_entry_, anchor_slots);
+                                                    tokens_per_entry_, anchor_texts);
+  const auto anchor_slots = static_cast<int64_t>(anchor_texts.size()) * tokens_per_entry_;
   return std::vector<int64_t>(
       ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids, anchor_slots)),
       ids.end());

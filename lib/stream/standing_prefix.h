@@ -42,9 +42,10 @@ class StandingPrefix {
 
   // The prompt ids after the cached prefix for `question`: the newest entry's text
   // (`last_text`: entry_text, its subtitle and marker), the template's end and the question,
-  // followed by `anchor_slots` slots (time anchors).
+  // followed by one anchor per element of `anchor_texts`: its slots, then that text
+  // (stream/question_anchors.h).
   std::vector<int64_t> tail_ids(const std::string& question, const std::string& last_text,
-                                int64_t anchor_slots = 0) const;
+                                const std::vector<std::string>& anchor_texts = {}) const;
   // The ids the cache holds, kImageTokenIndex for a visual row (for checks against
   // build_prompt_ids).
   std::vector<int64_t> cached_ids() const;

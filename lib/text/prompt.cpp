@@ -50,7 +50,7 @@ std::string movie_user_message(const std::string& question, const FrameLayout& f
   std::string message = kMovieStart;
   for (const std::string& text : frames.text_after_frame) message += slots + text;
   message += kMovieEnd + "\n" + question;
-  for (int64_t i = 0; i < frames.anchor_slots; ++i) message += kImagePlaceholder;
+  for (const std::string& text : frames.text_after_anchor) message += slots + text;
   return message;
 }
 
@@ -61,9 +61,12 @@ std::string build_prompt(const std::string& question, PromptStyle style,
     for (const std::string& text : frames.text_after_frame) {
       reject_placeholder(text, "text after a frame");
     }
+    for (const std::string& text : frames.text_after_anchor) {
+      reject_placeholder(text, "text after an anchor");
+    }
     return conversation_prompt(conversation, movie_user_message(question, frames));
   }
-  if (frames.anchor_slots > 0) throw Error("time anchors need the movie prompt layout");
+  if (!frames.text_after_anchor.empty()) throw Error("anchors need the movie prompt layout");
   const bool has_frames = frames.num_frames() > 0;
   return conversation_prompt(conversation, has_frames ? video_user_message(question) : question);
 }

@@ -40,18 +40,23 @@ struct FrameLayout {
   std::vector<std::string> text_after_frame;
   // "<image>" slots per frame in the movie layout (--video-token, 2 in the release).
   int64_t slots_per_frame = 2;
-  // Slots right after the question, for the entries its clock times name (time anchors,
-  // stream/time_anchors.h); movie layout only. 0 in LLaMA-VID's prompts.
-  int64_t anchor_slots = 0;
+  // The entries a question reads again right after it (stream/question_anchors.h), one element
+  // each: the text right after that entry's slots ("" for a time anchor, a span and number for
+  // a class anchor). Movie layout only; empty in LLaMA-VID's prompts.
+  std::vector<std::string> text_after_anchor = {};
 
   int64_t num_frames() const { return static_cast<int64_t>(text_after_frame.size()); }
+  // The slots after the question.
+  int64_t anchor_slots() const {
+    return static_cast<int64_t>(text_after_anchor.size()) * slots_per_frame;
+  }
 };
 
 // Short-video user message "<image>\n{question}": one slot that receives every frame's tokens.
 std::string video_user_message(const std::string& question);
 // Movie user message: "Below is a movie. Memorize the content and answer my question after
 // watching this movie." then, per frame, its slots and its text, then "Now the movie end.\n"
-// and the question, with nothing inserted between the pieces; then the anchor slots, if any.
+// and the question, with nothing inserted between the pieces; then each anchor's slots and text.
 std::string movie_user_message(const std::string& question, const FrameLayout& frames);
 
 // The full prompt text for `question`. PromptStyle::Video puts one "<image>" before the

@@ -2,6 +2,7 @@
 vocab.txt) for tests that need a working model but not a particular answer.
 
 usage: make_tiny_model.py OUT_DIR [video|movie] [--seed N] [--time-anchors]
+                         [--class-anchors]
 """
 import json
 import os
@@ -26,6 +27,8 @@ def main():
     config = rc.tiny_config(sp, vocab, style)
     if "--time-anchors" in sys.argv:  # questions read their times' entries again
         config["llamavid_time_anchors"] = True
+    if "--class-anchors" in sys.argv:  # questions read the runs of the captions they name
+        config["llamavid_class_anchors"] = True
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     gen = torch.Generator().manual_seed(seed)

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "model/prompt_embeddings.h"
 #include "stream/memory.h"
-#include "stream/time_anchors.h"
+#include "stream/question_anchors.h"
 #include "text/prompt.h"
 
 namespace llamavid::world {
@@ -50,6 +50,20 @@ std::vector<MemoryEntry> stream_entries(const ExampleSource& src, const Stream& 
     entries[i].frames = spans[i].samples;
   }
   return entries;
+}
+
+// The captions a session gives the entries of `spans` (class anchors): their classes' labels,
+// each replaced by another class's with probability `noise`.
+std::vector<std::string> entry_captions(const Stream& stream, const std::vector<SampledSpan>& spans,
+                                        double noise, std::mt19937_64& rng) {
+  std::vector<std::string> out;
+  std::bernoulli_distribution wrong(noise);
+  for (const auto& span : spans) {
+    int64_t cls = stream.segments[span.segment].cls;
+    if (wrong(rng)) cls = (cls + pick(rng, 1, num_classes() - 1)) % num_classes();
+    out.push_back(pattern_classes()[cls].label);
+  }
+  return out;
 }
 
 Category pick_category(const std::vector<double>& share, std::mt19937_64& rng) {
@@ -226,17 +240,22 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
                             stream, interval, question))
         if (++tries > 20) throw Error("examples: no question could be made about a stream");
     }
-    // The entries each question's clock times name, read again after it (time anchors).
-    std::vector<std::vector<size_t>> anchors;
+    // The entries each question reads again after it: those its clock times name (time
+    // anchors) and the runs of the class it names (class anchors), found by the captions the
+    // session makes, here the entries' labels with the session's caption errors sampled in.
+    const std::vector<std::string> captions =
+        src.config->class_anchors ? entry_captions(stream, spans, o.caption_noise, rng)
+                                  : std::vector<std::string>(spans.size());
+    std::vector<QuestionAnchors> anchors;
     std::vector<std::vector<int64_t>> prompts;
     for (const auto& question : questions) {
-      anchors.push_back(src.config->time_anchors ? time_anchor_entries(question.text, spans_ns)
-                                                 : std::vector<size_t>());
+      anchors.push_back(
+          question_anchors(*src.config, TimeMarkers::Span, question.text, spans_ns, captions));
       FrameLayout asked = layout;
-      asked.anchor_slots = static_cast<int64_t>(anchors.back().size()) * slots;
+      asked.text_after_anchor = anchors.back().texts;
       prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, asked));
     }
-    const int64_t first_anchor_slots = static_cast<int64_t>(anchors.front().size()) * slots;
+    const int64_t first_anchor_slots = static_cast<int64_t>(anchors.front().entries.size()) * slots;
     auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
       return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
     };
@@ -259,16 +278,16 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       const int64_t prefix = seq.length;
       for (size_t q = 0; q < questions.size(); ++q)
         add_question(seq, prefix, rest_of(prompts[q], cut), questions[q],
-                     entry_rows(ctx, content, anchors[q]));
+                     entry_rows(ctx, content, anchors[q].entries));
       sequences.push_back(std::move(seq));
     } else {
       for (size_t q = 0; q < questions.size(); ++q) {
-        const int64_t anchor_slots = static_cast<int64_t>(anchors[q].size()) * slots;
+        const int64_t anchor_slots = static_cast<int64_t>(anchors[q].entries.size()) * slots;
         const size_t cut = shared_prefix_length({prompts[q]}, anchor_slots);
         const auto ctx = context_for(questions[q].text);
         Sequence seq = prefix_rows(prompts[q], cut, ctx);
         add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q],
-                     entry_rows(ctx, content, anchors[q]));
+                     entry_rows(ctx, content, anchors[q].entries));
         sequences.push_back(std::move(seq));
       }
     }

@@ -67,6 +67,10 @@ struct ExampleOptions {
   int64_t focus_streams = 0;
   int64_t focus_segments = 3;
   std::vector<double> focus_share = std::vector<double>(kNumCategories, 0.0);
+  // Share of entries captioned with another class's label (class anchors). The session
+  // captions entries with the model's own answer to "What is on screen?", which is sometimes
+  // wrong (the card: "now" about 92 %), so the model must not take a caption for the truth.
+  double caption_noise = 0.05;
 };
 
 struct Batch {
