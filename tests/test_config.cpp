@@ -79,6 +79,13 @@ TEST(Config, LlamavidKeys) {
   EXPECT_NE(expect_error(R"({"llamavid_prompt": "movie", "llamavid_time_anchors": "yes"})")
                 .find("llamavid_time_anchors"),
             std::string::npos);
+  // So are class anchors.
+  EXPECT_FALSE(c.class_anchors);
+  EXPECT_TRUE(
+      parse(R"({"llamavid_prompt": "movie", "llamavid_class_anchors": true})").class_anchors);
+  EXPECT_NE(expect_error(R"({"llamavid_prompt": "video", "llamavid_class_anchors": true})")
+                .find("llamavid_class_anchors"),
+            std::string::npos);
 }
 
 // llamavid_context_mode names the mode `auto` serves a model in; without it (the released

@@ -174,6 +174,26 @@ TEST(Memory, VersionsFollowChanges) {
   EXPECT_NE(m.entries()[0].version, merged);
 }
 
+// A caption is set on the entry of its version and leaves the version as it is; a frame merged
+// in as alike keeps it, and a merge of two differently captioned entries drops it.
+TEST(Memory, CaptionsFollowTheirEntry) {
+  TokenMemory m(MemoryBudget{0, 0.99});
+  m.append(entry(0, 0.0f));
+  m.append(entry(kSecond, 5.0f));
+  const uint64_t v = m.entries()[0].version;
+  const int64_t bytes = m.bytes();
+  EXPECT_TRUE(m.set_caption(v, "snow"));
+  EXPECT_EQ(m.entries()[0].caption, "snow");
+  EXPECT_EQ(m.entries()[0].version, v);
+  EXPECT_EQ(m.bytes(), bytes + 4);
+  EXPECT_FALSE(m.set_caption(12345, "black"));
+  EXPECT_TRUE(m.set_caption(m.entries()[1].version, "red"));
+  m.append(entry(2 * kSecond, 5.0f));  // alike: merged into the newest
+  EXPECT_EQ(m.entries()[1].caption, "red");
+  EXPECT_EQ(merge_entries(m.entries()[0], m.entries()[1]).caption, "");
+  EXPECT_EQ(merge_entries(m.entries()[1], m.entries()[1]).caption, "red");
+}
+
 // Merging keeps features only when both sides have them, and averages the context tokens.
 TEST(Memory, MergeDropsOneSidedFeatures) {
   MemoryEntry a = entry(0, 1.0f), b = entry(kSecond, 3.0f);
