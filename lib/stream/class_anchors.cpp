@@ -36,9 +36,12 @@ std::vector<std::pair<size_t, size_t>> occurrences(const std::string& text,
 std::vector<ClassRun> class_anchor_runs(const std::string& question,
                                         const std::vector<std::string>& captions) {
   const std::string q = lower(question);
-  std::set<std::string> distinct;
+  // What is matched: captions in lower case, "" for none and for those too long to match.
+  std::vector<std::string> matched;
   for (const std::string& c : captions)
-    if (!c.empty() && c.size() <= kMaxCaptionBytes) distinct.insert(lower(c));
+    matched.push_back(c.size() <= kMaxCaptionBytes ? lower(c) : "");
+  std::set<std::string> distinct(matched.begin(), matched.end());
+  distinct.erase("");
   std::vector<std::pair<std::string, std::vector<std::pair<size_t, size_t>>>> found;
   for (const std::string& c : distinct) {
     auto at = occurrences(q, c);
@@ -56,11 +59,9 @@ std::vector<ClassRun> class_anchor_runs(const std::string& question,
     }
   }
   std::vector<ClassRun> runs;
-  for (size_t i = 0; i < captions.size(); ++i) {
-    if (captions[i].size() > kMaxCaptionBytes) continue;
-    const std::string c = lower(captions[i]);
-    if (!named.count(c)) continue;
-    if (!runs.empty() && runs.back().last + 1 == i && lower(captions[i - 1]) == c) {
+  for (size_t i = 0; i < matched.size(); ++i) {
+    if (!named.count(matched[i])) continue;
+    if (!runs.empty() && runs.back().last + 1 == i && matched[i - 1] == matched[i]) {
       runs.back().last = i;
       continue;
     }

@@ -15,7 +15,7 @@ namespace llamavid {
 
 struct QuestionAnchors {
   std::vector<size_t> entries;     // whose visual tokens follow the question, in order
-  std::vector<std::string> texts;  // the text after each one's slots (FrameLayout::text_after_anchor)
+  std::vector<std::string> texts;  // the text after each one's slots (text_after_anchor)
   bool empty() const { return entries.empty(); }
 };
 

@@ -12,13 +12,13 @@
 #include "model/prompt_embeddings.h"
 #include "model/sampler.h"
 #include "stream/answer_tensors.h"
+#include "stream/class_anchors.h"
 #include "stream/entry_text.h"
 #include "stream/memory.h"
 #include "stream/memory_budget.h"
 #include "stream/memory_file.h"
-#include "stream/standing_prefix.h"
-#include "stream/class_anchors.h"
 #include "stream/question_anchors.h"
+#include "stream/standing_prefix.h"
 #include "text/prompt.h"
 #include "text/time_marker.h"
 #include "vision/preprocess.h"
@@ -138,7 +138,6 @@ struct Session::Impl {
   // an entry is captioned once (a frame merged in as alike keeps its caption). An entry added
   // meanwhile has none in this answer (no caption names it yet).
   void caption_entries();
-
 
   // Prompt tokens of one marker: the most of long ones with assorted digits (streams of
   // hundreds of hours too), so the budget errs on the safe side and the standing mode's cache,
@@ -338,6 +337,7 @@ void Session::Impl::caption_entries() {
     memory.set_caption(e.version, caption);
   }
 }
+
 ContextMode resolve_context_mode(ContextMode requested, const ModelConfig& config) {
   return requested == ContextMode::Auto ? config.context_mode : requested;
 }

@@ -11,22 +11,22 @@ namespace llamavid {
 
 namespace {
 
-// The prompt of one entry with `marker` after it, for taking the text around its slots.
-std::vector<int64_t> one_entry_prompt(const Model& model, const std::string& question,
-                                      const std::string& marker, int64_t tokens_per_entry,
-                                      const std::vector<std::string>& anchor_texts) {
+// The layout of one entry with `marker` after it, for taking the text around its slots.
+FrameLayout one_entry_layout(const std::string& marker, int64_t tokens_per_entry,
+                             const std::vector<std::string>& anchor_texts) {
   FrameLayout layout;
   layout.text_after_frame = {marker};
   layout.slots_per_frame = tokens_per_entry;
   layout.text_after_anchor = anchor_texts;
-  return build_prompt_ids(model.tokenizer(), question, model.config().prompt_style, layout);
+  return layout;
 }
 
 }  // namespace
 
 StandingPrefix::StandingPrefix(const Model& model, int64_t tokens_per_entry)
     : model_(model), tokens_per_entry_(tokens_per_entry), cache_(model.llm()->new_cache(1)) {
-  const std::vector<int64_t> ids = one_entry_prompt(model, "", "", tokens_per_entry, {});
+  const std::vector<int64_t> ids = build_prompt_ids(
+      model.tokenizer(), "", model.config().prompt_style, one_entry_layout("", tokens_per_entry, {}));
   for (int64_t id : ids) {
     if (id == kImageTokenIndex) break;
     head_ids_.push_back(id);
@@ -42,11 +42,11 @@ void StandingPrefix::reset() {
 std::vector<int64_t> StandingPrefix::tail_ids(const std::string& question,
                                               const std::string& last_text,
                                               const std::vector<std::string>& anchor_texts) const {
-  const std::vector<int64_t> ids = one_entry_prompt(model_, question, last_text,
-                                                    tokens_per_entry_, anchor_texts);
-  const auto anchor_slots = static_cast<int64_t>(anchor_texts.size()) * tokens_per_entry_;
+  const FrameLayout layout = one_entry_layout(last_text, tokens_per_entry_, anchor_texts);
+  const std::vector<int64_t> ids =
+      build_prompt_ids(model_.tokenizer(), question, model_.config().prompt_style, layout);
   return std::vector<int64_t>(
-      ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids, anchor_slots)),
+      ids.begin() + static_cast<std::ptrdiff_t>(standing_prefix_end(ids, layout.anchor_slots())),
       ids.end());
 }
 

@@ -247,15 +247,16 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
         src.config->class_anchors ? entry_captions(stream, spans, o.caption_noise, rng)
                                   : std::vector<std::string>(spans.size());
     std::vector<QuestionAnchors> anchors;
+    std::vector<int64_t> anchor_slots;  // of each question's prompt
     std::vector<std::vector<int64_t>> prompts;
     for (const auto& question : questions) {
       anchors.push_back(
           question_anchors(*src.config, TimeMarkers::Span, question.text, spans_ns, captions));
       FrameLayout asked = layout;
       asked.text_after_anchor = anchors.back().texts;
+      anchor_slots.push_back(asked.anchor_slots());
       prompts.push_back(build_prompt_ids(*src.tokenizer, question.text, PromptStyle::Movie, asked));
     }
-    const int64_t first_anchor_slots = static_cast<int64_t>(anchors.front().entries.size()) * slots;
     auto rest_of = [](const std::vector<int64_t>& ids, size_t cut) {
       return std::vector<int64_t>(ids.begin() + static_cast<std::ptrdiff_t>(cut), ids.end());
     };
@@ -272,7 +273,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       return seq;
     };
     if (standing) {
-      const size_t cut = shared_prefix_length(prompts, first_anchor_slots);
+      const size_t cut = shared_prefix_length(prompts, anchor_slots.front());
       const auto ctx = context_for(kStandingPrompt);
       Sequence seq = prefix_rows(prompts.front(), cut, ctx);
       const int64_t prefix = seq.length;
@@ -282,8 +283,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
       sequences.push_back(std::move(seq));
     } else {
       for (size_t q = 0; q < questions.size(); ++q) {
-        const int64_t anchor_slots = static_cast<int64_t>(anchors[q].entries.size()) * slots;
-        const size_t cut = shared_prefix_length({prompts[q]}, anchor_slots);
+        const size_t cut = shared_prefix_length({prompts[q]}, anchor_slots[q]);
         const auto ctx = context_for(questions[q].text);
         Sequence seq = prefix_rows(prompts[q], cut, ctx);
         add_question(seq, seq.length, rest_of(prompts[q], cut), questions[q],
