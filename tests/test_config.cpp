@@ -88,6 +88,15 @@ TEST(Config, LlamavidKeys) {
             std::string::npos);
 }
 
+// Frames are cropped, as every released checkpoint's are, unless llamavid_frame_fit says pad.
+TEST(Config, FrameFitKey) {
+  EXPECT_EQ(parse("{}").frame_fit, FrameFit::Crop);
+  EXPECT_EQ(parse(R"({"llamavid_frame_fit": "crop"})").frame_fit, FrameFit::Crop);
+  EXPECT_EQ(parse(R"({"llamavid_frame_fit": "pad"})").frame_fit, FrameFit::Pad);
+  for (const char* bad : {R"({"llamavid_frame_fit": "letterbox"})", R"({"llamavid_frame_fit": 1})"})
+    EXPECT_NE(expect_error(bad).find("llamavid_frame_fit"), std::string::npos) << bad;
+}
+
 // llamavid_context_mode names the mode `auto` serves a model in; without it (the released
 // checkpoints) that is hybrid, and `auto` itself is no model's mode.
 TEST(Config, ContextModeKey) {

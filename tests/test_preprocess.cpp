@@ -41,23 +41,28 @@ double max_abs_diff(const cv::Mat& a, const cv::Mat& b) {
 
 }  // namespace
 
-// Resize + crop + normalise agrees with PIL within one 8-bit level on every pixel.
+// Resize + crop + normalise agrees with PIL within one 8-bit level on every pixel, padded to a
+// square first or not.
 TEST(Preprocess, MatchesPilClipProcessor) {
   const std::string dir = test::scratch_dir("preprocess");
   test::run_python("clip_preprocess_ref.py", dir + " 28");
   auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
+  int padded = 0;
   for (const std::string& name : expected->names()) {
-    cv::Mat bgr = cv::imread(dir + "/" + name + ".png", cv::IMREAD_COLOR);
+    const bool pad = name.rfind("pad_", 0) == 0;
+    padded += pad;
+    cv::Mat bgr = cv::imread(dir + "/" + name.substr(pad ? 4 : 0) + ".png", cv::IMREAD_COLOR);
     ASSERT_FALSE(bgr.empty()) << name;
     cv::Mat rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-    torch::Tensor got = clip_preprocess(rgb, 28);
+    torch::Tensor got = clip_preprocess(rgb, 28, pad ? FrameFit::Pad : FrameFit::Crop);
     torch::Tensor want = expected->tensor(name);
     ASSERT_EQ(got.sizes(), want.sizes()) << name;
     const double one_level = 1.0 / 255.0 / 0.26;
     EXPECT_LE((got - want).abs().max().item<double>(), one_level + 1e-4) << name;
     EXPECT_LE((got - want).abs().mean().item<double>(), 0.1 * one_level) << name;
   }
+  EXPECT_EQ(padded * 2, static_cast<int>(expected->names().size()));
 }
 
 // Packed formats convert to RGB exactly; padded rows (stride > width * bpp) are honoured.
@@ -185,18 +190,22 @@ TEST(Preprocess, FrameIntoBatchMatchesRgbPath) {
   yuv.strides[2] = 20;
   const Frame frames[] = {rgb_frame, packed_frame(bgra, PixelFormat::BGRx), yuv};
 
-  auto batch = torch::full({3, 3, 16, 16}, 99.0f);  // [B, 3, S, S]
-  for (int64_t b = 0; b < 3; ++b) clip_preprocess_into(frames[b], batch[b]);
-  for (int64_t b = 0; b < 3; ++b) {
-    torch::Tensor want = clip_preprocess(frame_to_rgb(frames[b]), 16);
-    EXPECT_TRUE(torch::equal(batch[b], want)) << "frame " << b;
+  for (const FrameFit fit : {FrameFit::Crop, FrameFit::Pad}) {
+    auto batch = torch::full({3, 3, 16, 16}, 99.0f);  // [B, 3, S, S]
+    for (int64_t b = 0; b < 3; ++b) clip_preprocess_into(frames[b], batch[b], fit);
+    for (int64_t b = 0; b < 3; ++b) {
+      torch::Tensor want = clip_preprocess(frame_to_rgb(frames[b]), 16, fit);
+      EXPECT_TRUE(torch::equal(batch[b], want)) << "frame " << b;
+    }
   }
 }
 
 // An output tensor that is not a contiguous float32 [3, S, S] is refused.
 TEST(Preprocess, IntoRefusesBadOutput) {
   cv::Mat rgb = noise_rgb(20, 20, 1);
-  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 9})), Error);
-  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 8}, torch::kFloat64)), Error);
-  EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 16}).slice(2, 0, 8)), Error);
+  for (const FrameFit fit : {FrameFit::Crop, FrameFit::Pad}) {
+    EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 9}), fit), Error);
+    EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 8}, torch::kFloat64), fit), Error);
+    EXPECT_THROW(clip_preprocess_into(rgb, torch::empty({3, 8, 16}).slice(2, 0, 8), fit), Error);
+  }
 }

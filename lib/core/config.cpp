@@ -318,6 +318,11 @@ ModelConfig parse_config(const std::string& json_text, const std::string& origin
   read_bool(j, "llamavid_class_anchors", c.class_anchors, origin);
   if (c.class_anchors && c.prompt_style != PromptStyle::Movie)
     fail(origin, "llamavid_class_anchors needs the movie prompt (llamavid_prompt 'movie')");
+  std::string fit;
+  read_string(j, "llamavid_frame_fit", fit, origin);
+  if (fit == "pad") c.frame_fit = FrameFit::Pad;
+  else if (!fit.empty() && fit != "crop")
+    fail(origin, "llamavid_frame_fit must be 'crop' or 'pad'");
   read_double(j, "llamavid_merge_threshold", c.merge_threshold, origin);
   if (c.merge_threshold < 0.0 || c.merge_threshold > 1.0)
     fail(origin, "llamavid_merge_threshold must be in [0, 1]");

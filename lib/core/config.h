@@ -79,6 +79,13 @@ enum class TimeMarkers {
   Span,   // "[01:02:03-01:05:00, 00:02:57]": start, end (last frame) and end - start
 };
 
+// How a frame of any aspect ratio becomes the encoder's square image.
+enum class FrameFit {
+  Crop,  // shortest edge to the image size, centre crop: LLaMA-VID's video frames
+  Pad,   // padded to a square with the CLIP mean colour first (LLaMA-VID's "pad" image
+         // preprocessing, expand2square): nothing of the frame is cut off
+};
+
 // How each memory entry's context token is made (SessionOptions::context_mode, the element's
 // `context-mode`); the model's config names the mode `Auto` serves it in.
 enum class ContextMode {
@@ -118,6 +125,9 @@ struct ModelConfig {
   // alike frames merge into one memory entry (llamavid_merge_threshold; 0: never).
   TimeMarkers time_markers = TimeMarkers::None;
   double merge_threshold = 0.0;
+  // How frames are fitted to the encoder's square (llamavid_frame_fit: crop or pad; default
+  // crop, as every released checkpoint's video frames are).
+  FrameFit frame_fit = FrameFit::Crop;
   // Whether each question is followed by the visual tokens of the entries its clock times name
   // (llamavid_time_anchors, default false; stream/time_anchors.h).
   bool time_anchors = false;

@@ -375,7 +375,8 @@ void Session::add_frames(const std::vector<Frame>& frames) {
   if (!input.defined() || input.size(0) < n)
     input = torch::empty({n, 3, image_size, image_size}, torch::kFloat32);
   torch::Tensor batch = input.narrow(0, 0, n);  // [B, 3, S, S]
-  for (int64_t b = 0; b < n; ++b) clip_preprocess_into(frames[static_cast<size_t>(b)], batch[b]);
+  for (int64_t b = 0; b < n; ++b)
+    clip_preprocess_into(frames[static_cast<size_t>(b)], batch[b], m.config().frame_fit);
   batch = batch.to(m.options());
   torch::Tensor features = m.vision()->forward(batch);                          // [B, 1+P, Cv]
   torch::Tensor patches = m.tokens()->prompt_features(features);                // [B, N, Cv]

@@ -215,11 +215,24 @@ cv::Mat resize_bicubic_antialiased(const cv::Mat& rgb, int out_width, int out_he
   return dst;
 }
 
-void clip_preprocess_into(const cv::Mat& rgb, torch::Tensor out) {
+void clip_preprocess_into(const cv::Mat& rgb, torch::Tensor out, FrameFit fit) {
   if (rgb.type() != CV_8UC3) throw Error("clip_preprocess: expected an 8-bit RGB image");
   if (out.dim() != 3 || out.size(0) != 3 || out.size(1) != out.size(2) ||
       out.scalar_type() != torch::kFloat32 || !out.is_contiguous() || !out.device().is_cpu())
     throw Error("clip_preprocess: out must be a contiguous CPU float32 [3, size, size] tensor");
+  if (fit == FrameFit::Pad && rgb.cols != rgb.rows) {
+    // expand2square: the frame pasted at ((side - w) / 2, (side - h) / 2) on a square of the
+    // mean colour, int(255 * CLIP mean) per channel, which then resizes without a crop.
+    thread_local cv::Mat square;
+    const int side = std::max(rgb.cols, rgb.rows);
+    square.create(side, side, CV_8UC3);
+    square.setTo(cv::Scalar(static_cast<int>(255 * kClipMean[0]),
+                            static_cast<int>(255 * kClipMean[1]),
+                            static_cast<int>(255 * kClipMean[2])));
+    rgb.copyTo(square(cv::Rect((side - rgb.cols) / 2, (side - rgb.rows) / 2, rgb.cols, rgb.rows)));
+    clip_preprocess_into(square, out, FrameFit::Crop);
+    return;
+  }
   const int s = static_cast<int>(out.size(1));
   // Shortest edge to `size`, the other scaled by int(size * long / short) (CLIPImageProcessor).
   const int w = rgb.cols, h = rgb.rows;
@@ -271,23 +284,23 @@ void clip_preprocess_into(const cv::Mat& rgb, torch::Tensor out) {
   }
 }
 
-void clip_preprocess_into(const Frame& frame, torch::Tensor out) {
+void clip_preprocess_into(const Frame& frame, torch::Tensor out, FrameFit fit) {
   if (frame.format == PixelFormat::RGB && frame.planes[0] && frame.width > 0 && frame.height > 0) {
     // Read packed RGB in place: the resampler only reads it.
     clip_preprocess_into(cv::Mat(frame.height, frame.width, CV_8UC3,
                                  const_cast<uint8_t*>(frame.planes[0]),
                                  static_cast<size_t>(frame.strides[0])),
-                         out);
+                         out, fit);
     return;
   }
   thread_local cv::Mat rgb;
   convert_to_rgb(frame, rgb);
-  clip_preprocess_into(rgb, out);
+  clip_preprocess_into(rgb, out, fit);
 }
 
-torch::Tensor clip_preprocess(const cv::Mat& rgb, int64_t size) {
+torch::Tensor clip_preprocess(const cv::Mat& rgb, int64_t size, FrameFit fit) {
   auto pixels = torch::empty({3, size, size}, torch::kFloat32);
-  clip_preprocess_into(rgb, pixels);
+  clip_preprocess_into(rgb, pixels, fit);
   return pixels;
 }
 

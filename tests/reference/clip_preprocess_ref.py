@@ -1,7 +1,8 @@
 """Reference for lib/preprocess: CLIPImageProcessor's steps done with PIL, as LLaMA-VID runs them.
 
 Writes random test images (PNG) of several sizes and aspect ratios, and the expected pixel
-tensors [3, S, S] to <out>/expected.safetensors.
+tensors [3, S, S] to <out>/expected.safetensors: "img_WxH" cropped (LLaMA-VID's video frames),
+"pad_img_WxH" padded to a square with the mean colour first (its "pad" images).
 usage: clip_preprocess_ref.py OUT_DIR SIZE
 """
 import os
@@ -31,6 +32,17 @@ def clip_preprocess(img, size):
     return torch.from_numpy(x.transpose(2, 0, 1).copy())
 
 
+def expand2square(img):
+    """LLaMA-VID's process_images with image_aspect_ratio "pad"."""
+    w, h = img.size
+    if w == h:
+        return img
+    side = max(w, h)
+    square = Image.new(img.mode, (side, side), tuple(int(x * 255) for x in MEAN))
+    square.paste(img, ((side - w) // 2, (side - h) // 2))
+    return square
+
+
 def main():
     out, size = sys.argv[1], int(sys.argv[2])
     rng = np.random.default_rng(7)
@@ -45,6 +57,8 @@ def main():
         name = f"img_{w}x{h}"
         Image.fromarray(pixels, "RGB").save(os.path.join(out, name + ".png"))
         expected[name] = clip_preprocess(Image.fromarray(pixels, "RGB"), size)
+        expected["pad_" + name] = clip_preprocess(expand2square(Image.fromarray(pixels, "RGB")),
+                                                  size)
     safetensors_io.save(expected, os.path.join(out, "expected.safetensors"))
 
 

@@ -73,8 +73,32 @@ def main():
                         "--marker-labels", "0.5", "--split-share", "0.5", "--focus-streams", "1",
                         "--focus-categories", "duration,first"])
     assert "resuming: vision step 20, step 100" in log, log
+    assert "rendering it again" not in log, "the cached frame bank was not reused"
     assert "\tmarker=" in log, "no marker loss logged with --marker-labels"
     assert len(losses(os.path.join(work, "loss.tsv"))) == 6
+
+    # Raising --vision-steps on a run past phase 1 trains the encoder on (holding the features
+    # of the frames it already classifies right) and keeps the decoder as it was.
+    params = os.path.join(work, "checkpoint", "params.safetensors")
+
+    def stored(name):  # the tensor's bytes in the checkpoint (safetensors layout)
+        with open(params, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            begin, end = json.loads(f.read(size))[name]["data_offsets"]
+            f.seek(8 + size + begin)
+            return f.read(end - begin)
+    with open(params, "rb") as f:
+        names = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    vision = next(n for n in names if n.startswith("model.vision_tower."))
+    llm = next(n for n in names if n.startswith("model.layers."))
+    before = stored(vision), stored(llm)
+    log = run(common + ["--steps", "120", "--vision-steps", "30", "--vision-lr", "1e-3"])
+    assert re.search(r"vision phase continued: \d+ of \d+ bank frames", log), log
+    assert log.count("checkpoint at step 120") == 1, log
+    with open(os.path.join(work, "checkpoint", "progress.json")) as f:
+        assert json.load(f)["vision_step"] == 30
+    assert stored(vision) != before[0], "the encoder did not train on"
+    assert stored(llm) == before[1], "the decoder changed in the vision phase"
 
     # The exported directory is a model the evaluation loads and questions.
     for f in ("config.json", "model.safetensors", "tokenizer.model", "vocab.txt"):
@@ -99,7 +123,7 @@ def main():
         json.dump(deep, f)
     log = run([train, "train", "--work", grown_work, "--out", grown_out, "--seed", "3",
                "--config", deep_config, "--grow-from", os.path.join(work, "checkpoint"),
-               "--steps", "0"])
+               "--frames-per-class", "3", "--steps", "0"])
     # (The checkpoint stopped its vision phase at step 20, under the default --vision-steps.)
     assert "grown from" in log and not re.search(r"vision step \d+ loss", log), log
     with open(os.path.join(grown_out, "config.json")) as f:

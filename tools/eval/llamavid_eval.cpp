@@ -88,7 +88,7 @@ const char* kUsage =
     "                     wordings training never saw\n"
     "  --real-files DIR   encodes each stream into a file in DIR (x264enc/mp4mux,\n"
     "                     vp8enc/webmmux, jpegenc/avimux, x264enc/matroskamux in turn, at\n"
-    "                     sizes never trained: 400x300, 640x360, portrait 270x480, 352x288,\n"
+    "                     sizes never trained: 400x300, 848x480, portrait 270x480, 352x288,\n"
     "                     500x500) and plays it through filesrc ! decodebin ! videoconvert\n"
     "                     (default: rendered frames pushed through appsrc)\n"
     "  --json FILE        writes every question, answer and grade as JSON lines\n"
@@ -162,7 +162,7 @@ const std::vector<std::pair<int, int>> kRates = {{1, 1}, {1, 1}, {2, 1}, {1, 2}}
 
 // Frame sizes of the real files: none is a training size (4:3, 16:9, portrait 9:16, CIF,
 // square), cycled with the file formats.
-const std::vector<std::pair<int, int>> kFileSizes = {{400, 300}, {640, 360}, {270, 480},
+const std::vector<std::pair<int, int>> kFileSizes = {{400, 300}, {848, 480}, {270, 480},
                                                      {352, 288}, {500, 500}};
 
 // Renders the stream's sampled frames and pushes each at its stream time into `sink` (the

@@ -6,7 +6,8 @@
 //       writes the answer words (class labels, yes, no), one per line, that the tokenizer makes
 //       single pieces (make_tokenizers.py --answers).
 //   llamavid-train train --work DIR --out DIR [--config FILE] [--seed S] [--steps N]
-//                        [--vision-steps N] [--threads N] [--checkpoint-every N]
+//                        [--vision-steps N] [--vision-lr X] [--threads N]
+//                        [--checkpoint-every N]
 //                        [--short-steps N] [--curriculum-steps N] [--min-segments N]
 //                        [--max-segments N] [--long-streams N] [--long-segments N]
 //                        [--frames-per-class N] [--streams N]
@@ -67,6 +68,7 @@ struct Options {
   uint64_t seed = 1;
   int64_t steps = 20000;
   int64_t vision_steps = 1000;
+  double vision_lr = 2e-3;
   int64_t threads = 1;
   int64_t checkpoint_every = 200;
   // Curriculum by memory entries: streams of 1-2 segments for the first short_steps (the model
@@ -114,7 +116,8 @@ const char* kUsage =
     "usage: llamavid-train corpus --out FILE [--seed S]\n"
     "       llamavid-train answers --out FILE\n"
     "       llamavid-train train --work DIR --out DIR [--config FILE] [--seed S]\n"
-    "              [--steps N] [--vision-steps N] [--threads N] [--checkpoint-every N]\n"
+    "              [--steps N] [--vision-steps N] [--vision-lr X] [--threads N]\n"
+    "              [--checkpoint-every N]\n"
     "              [--short-steps N] [--curriculum-steps N] [--min-segments N]\n"
     "              [--max-segments N] [--long-streams N] [--long-segments N]\n"
     "              [--frames-per-class N] [--streams N]\n"
@@ -150,11 +153,17 @@ const char* kUsage =
     "  --seed S              seed of the initial weights and of the batches of both phases\n"
     "                        (default 1)\n"
     "  --steps N             phase 2 steps in all, resumed runs included (default 20000)\n"
-    "  --vision-steps N      phase 1 steps, each on 64 frames of the frame bank (default 1000)\n"
+    "  --vision-steps N      phase 1 steps, each on 64 frames of the frame bank (default 1000);\n"
+    "                        raised on a run past phase 1, the encoder trains on from where\n"
+    "                        it is (e.g. on a bank of more frame sizes), the features of the\n"
+    "                        frames it already classifies right held where they are, then\n"
+    "                        phase 2 goes on with the new features\n"
+    "  --vision-lr X         phase 1 learning rate (AdamW; default 0.002)\n"
     "  --threads N           libtorch threads (default 1)\n"
     "  --checkpoint-every N  phase 2 steps between checkpoints (default 200)\n"
     "  --frames-per-class N  frames rendered of each pattern class at each training frame size;\n"
-    "                        used only when --work has no frame bank yet (default 24)\n"
+    "                        a bank in --work rendered with other sizes or counts is rendered\n"
+    "                        again (default 24)\n"
     "  --streams N           standing-mode streams per step (context tokens from the standing\n"
     "                        prompt), each one packed sequence (default 2)\n"
     "  --questions N         questions per standing-mode stream (default 32)\n"
@@ -208,7 +217,7 @@ const char* kUsage =
     "\n"
     "Every command accepts every option and ignores those it does not list.\n";
 
-const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "threads",
+const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps", "vision-lr", "threads",
                         "checkpoint-every", "short-steps", "curriculum-steps", "max-segments",
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions", "exact-streams", "exact-questions", "lr",
@@ -232,6 +241,8 @@ Options parse(const CliArgs& args) {
   o.seed = args.integer("seed", o.seed);
   count("steps", o.steps);
   count("vision-steps", o.vision_steps);
+  o.vision_lr = args.number("vision-lr", o.vision_lr);
+  if (!(o.vision_lr > 0 && o.vision_lr < 1)) throw UsageError("--vision-lr needs a rate in (0, 1)");
   count("threads", o.threads);
   count("checkpoint-every", o.checkpoint_every);
   count("short-steps", o.short_steps);
@@ -331,8 +342,10 @@ void export_model(const Options& o, nlohmann::json config, const ModelModules& m
     fs::copy_file(fs::path(o.work) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
 }
 
-// Cosine similarities of frame signatures to class mean signatures: the smallest to the frame's
-// own class and the largest to any other; the merge threshold lies between them.
+// Cosine similarities of frame signatures to class mean signatures: the low end of those to the
+// frame's own class and the high end of those to any other; the merge threshold lies between
+// them. The ends are the 1st and 99th percentiles, not the extremes: a ball at the edge of the
+// centre crop, a pixel or two at the largest frame sizes, is a black frame to any encoder.
 double merge_threshold(const torch::Tensor& signatures, const FrameBank& bank) {
   auto sig = torch::nn::functional::normalize(signatures,
                                               torch::nn::functional::NormalizeFuncOptions().dim(1));
@@ -344,9 +357,11 @@ double merge_threshold(const torch::Tensor& signatures, const FrameBank& bank) {
   auto cos = sig.matmul(m.t());  // [N, classes]
   auto own = cos.gather(1, bank.labels.unsqueeze(1)).squeeze(1);
   auto other = cos.scatter(1, bank.labels.unsqueeze(1), -2.0).amax(1);
-  const double within = own.min().item<double>(), across = other.max().item<double>();
-  std::printf("merge threshold: own-class cosine >= %.4f, other-class cosine <= %.4f\n", within,
-              across);
+  const double within = torch::quantile(own, 0.01).item<double>();
+  const double across = torch::quantile(other, 0.99).item<double>();
+  std::printf("merge threshold: own-class cosine >= %.4f, other-class cosine <= %.4f for 99 %% "
+              "of the frames (extremes %.4f, %.4f)\n",
+              within, across, own.min().item<double>(), other.max().item<double>());
   if (within <= across) std::printf("warning: the classes are not separable by cosine yet\n");
   return std::min(0.999, (within + across) / 2);
 }
@@ -450,6 +465,69 @@ ExampleOptions example_options(const Options& o) {
   return eo;
 }
 
+// Weight of the kept frames' feature error beside the classifier's loss in a continued vision
+// phase: at 4 the kept frames' features stayed within a few percent of where they were.
+constexpr double kKeepFeaturesWeight = 4.0;
+
+// Phase 1: the vision encoder as a cosine classifier of its mean feature, `head` holding the
+// class directions. Continued after phase 2 has begun (the decoder has learnt this encoder's
+// features), it also holds the features of every bank frame the encoder already classifies
+// right where they were, so that only the frames it gets wrong (e.g. of frame sizes added to
+// the bank) move and the decoder stays valid.
+void train_vision(const Options& o, ModelModules& modules, torch::Tensor& head,
+                  const FrameBank& bank, Progress& progress) {
+  namespace F = torch::nn::functional;
+  const auto unit = F::NormalizeFuncOptions().dim(1);
+  const int64_t N = bank.labels.size(0);
+  const auto batch_features = [&](int64_t i) {
+    return modules.vision->forward(bank.pixels.narrow(0, i, std::min<int64_t>(256, N - i)));
+  };
+  torch::Tensor kept_features, kept;  // [N, M, Cv] and [N] bool, when continuing
+  if (progress.step > 0) {
+    torch::NoGradGuard no_grad;
+    modules.vision->eval();
+    std::vector<torch::Tensor> chunks;
+    for (int64_t i = 0; i < N; i += 256) chunks.push_back(batch_features(i));
+    kept_features = torch::cat(chunks);
+    auto cos = F::normalize(kept_features.mean(1), unit).matmul(F::normalize(head, unit).t());
+    kept = cos.argmax(1).eq(bank.labels);
+    std::printf("vision phase continued: %lld of %lld bank frames already classified right\n",
+                static_cast<long long>(kept.sum().item<int64_t>()), static_cast<long long>(N));
+  }
+  head.set_requires_grad(true);
+  std::vector<torch::Tensor> params = modules.vision->parameters();
+  params.push_back(head);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.vision_lr).weight_decay(0.01));
+  modules.vision->train();
+  for (; progress.vision_step < o.vision_steps; ++progress.vision_step) {
+    std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(progress.vision_step));
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 64; ++i) ids.push_back(static_cast<int64_t>(rng() % N));
+    auto idx = torch::tensor(ids, torch::kInt64);
+    auto features = modules.vision->forward(bank.pixels.index({idx}));  // [B, M, Cv]
+    auto cos = F::normalize(features.mean(1), unit).matmul(F::normalize(head, unit).t());
+    // An additive cosine margin (CosFace) pulls each class together and pushes the others
+    // away, so that one cosine threshold tells alike frames from a cut.
+    auto labels = bank.labels.index({idx});
+    auto margin = torch::zeros_like(cos).scatter_(1, labels.unsqueeze(1), 0.4);
+    auto loss = F::cross_entropy((cos - margin) * 16.0, labels);
+    if (kept.defined()) {
+      // Squared error relative to the features' own power, over the kept frames of the batch.
+      auto mask = kept.index({idx});
+      auto target = kept_features.index({idx});
+      auto err = (features - target).pow(2).mean({1, 2}) / target.pow(2).mean({1, 2});
+      loss = loss + kKeepFeaturesWeight * (err * mask).sum() / mask.sum().clamp_min(1);
+    }
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (progress.vision_step % 50 == 0)
+      std::printf("vision step %lld loss %.4f\n", static_cast<long long>(progress.vision_step),
+                  loss.item<double>());
+  }
+  head.set_requires_grad(false);
+}
+
 void train(const Options& o) {
   if (o.work.empty() || o.out.empty()) throw UsageError("train needs --work and --out");
   ExampleOptions eo = example_options(o);
@@ -489,40 +567,15 @@ void train(const Options& o) {
   const double elapsed_before = progress.elapsed_s;
   auto out_of_time = [&] { return o.time_limit_s > 0 && clock.seconds() > o.time_limit_s; };
 
-  FrameBank bank = load_or_render_frame_bank(config.vision.image_size, o.frames_per_class,
+  FrameBank bank = load_or_render_frame_bank(config.vision.image_size, config.frame_fit,
+                                             o.frames_per_class,
                                              (work / "frame_bank.safetensors").string());
   std::printf("frame bank: %lld frames\n", static_cast<long long>(bank.labels.size(0)));
   const int64_t N = bank.labels.size(0);
 
-  // Phase 1: the vision encoder as a cosine classifier of its mean feature.
-  if (progress.vision_step < o.vision_steps) {
-    head.set_requires_grad(true);
-    std::vector<torch::Tensor> params = modules.vision->parameters();
-    params.push_back(head);
-    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
-    modules.vision->train();
-    for (; progress.vision_step < o.vision_steps; ++progress.vision_step) {
-      std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(progress.vision_step));
-      std::vector<int64_t> ids;
-      for (int i = 0; i < 64; ++i) ids.push_back(static_cast<int64_t>(rng() % N));
-      auto idx = torch::tensor(ids, torch::kInt64);
-      auto sig = modules.vision->forward(bank.pixels.index({idx})).mean(1);  // [B, Cv]
-      auto cos = torch::nn::functional::normalize(sig, torch::nn::functional::NormalizeFuncOptions().dim(1))
-                     .matmul(torch::nn::functional::normalize(head, torch::nn::functional::NormalizeFuncOptions().dim(1)).t());
-      // An additive cosine margin (CosFace) pulls each class together and pushes the others
-      // away, so that one cosine threshold tells alike frames from a cut.
-      auto labels = bank.labels.index({idx});
-      auto margin = torch::zeros_like(cos).scatter_(1, labels.unsqueeze(1), 0.4);
-      auto loss = torch::nn::functional::cross_entropy((cos - margin) * 16.0, labels);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      if (progress.vision_step % 50 == 0)
-        std::printf("vision step %lld loss %.4f\n", static_cast<long long>(progress.vision_step),
-                    loss.item<double>());
-    }
-    head.set_requires_grad(false);
-  }
+  // Phase 1, or its continuation (--vision-steps raised) once phase 2 has begun.
+  const bool encoder_tuned = progress.vision_step < o.vision_steps;
+  if (encoder_tuned) train_vision(o, modules, head, bank, progress);
   modules.vision->eval();
   for (auto& p : modules.vision->parameters()) p.set_requires_grad(false);
 
@@ -541,14 +594,16 @@ void train(const Options& o) {
   std::vector<torch::Tensor> params = modules.tokens->parameters();
   for (const auto& p : modules.llm->parameters()) params.push_back(p);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
-  if (has_checkpoint(ckpt) && progress.step > 0) load_checkpoint(ckpt, all, &opt);
+  if (has_checkpoint(ckpt) && progress.step > 0) load_optimizer(ckpt, opt);
   modules.tokens->train();
   modules.llm->train();
 
   ExampleSource src{&modules, &sp, &wp, &config, features, &bank.by_class};
 
   std::ofstream log((work / "loss.tsv").string(), std::ios::app);
+  int64_t saved_at = -1;  // the step of this run's last checkpoint
   auto checkpoint = [&] {
+    saved_at = progress.step;
     progress.elapsed_s = elapsed_before + clock.seconds();
     save_checkpoint(ckpt, all, &opt, progress);
     export_model(o, config_json, modules, progress);
@@ -556,7 +611,7 @@ void train(const Options& o) {
                 static_cast<long long>(progress.step), progress.elapsed_s);
     std::fflush(stdout);
   };
-  if (progress.step == 0) checkpoint();  // vision phase and threshold are kept
+  if (progress.step == 0 || encoder_tuned) checkpoint();  // vision phase and threshold are kept
 
   std::vector<double> cat_sum(kNumCategories, 0.0);
   std::vector<int64_t> cat_n(kNumCategories, 0);
@@ -617,7 +672,7 @@ void train(const Options& o) {
     }
     if (progress.step % o.checkpoint_every == 0) checkpoint();
   }
-  checkpoint();
+  if (saved_at != progress.step) checkpoint();
 }
 
 }  // namespace

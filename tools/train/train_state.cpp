@@ -51,9 +51,13 @@ Progress load_checkpoint(const std::string& dir, const NamedTensors& params,
   auto file = SafetensorsFile::open((fs::path(dir) / "params.safetensors").string());
   torch::NoGradGuard no_grad;
   for (const auto& [name, t] : params) copy_stored_tensor(*file, dir, name, t);
-  const fs::path opt = fs::path(dir) / "optimizer.pt";
-  if (optimizer && fs::exists(opt)) torch::load(*optimizer, opt.string());
+  if (optimizer) load_optimizer(dir, *optimizer);
   return load_progress(dir);
+}
+
+void load_optimizer(const std::string& dir, torch::optim::Optimizer& optimizer) {
+  const fs::path opt = fs::path(dir) / "optimizer.pt";
+  if (fs::exists(opt)) torch::load(optimizer, opt.string());
 }
 
 Progress load_progress(const std::string& dir) {

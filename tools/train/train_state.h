@@ -37,6 +37,8 @@ void copy_stored_tensor(const SafetensorsFile& file, const std::string& dir,
 // checkpoint has one.
 Progress load_checkpoint(const std::string& dir, const NamedTensors& params,
                          torch::optim::Optimizer* optimizer);
+// Loads the optimizer state stored in DIR, when it has one (the parameters are left alone).
+void load_optimizer(const std::string& dir, torch::optim::Optimizer& optimizer);
 // The progress stored in DIR.
 Progress load_progress(const std::string& dir);
 
