@@ -24,23 +24,8 @@ bool is_flat(const torch::Tensor& frame) {
   return (frame.amax({1, 2}) - frame.amin({1, 2})).max().item<float>() < 0.04f;
 }
 
-}  // namespace
-
-const std::vector<std::pair<int, int>>& training_frame_sizes() {
-  // From QCIF-like to 1080p, landscape, square and portrait. videotestsrc draws its ball at a
-  // fixed size in pixels, so after the resize to the encoder's image size it is 16 px at
-  // 160x120 and under 2 px at 1920x1080: an encoder that never saw the small ones tells a
-  // moving ball from black by where it is, and the memory splits its segments.
-  static const std::vector<std::pair<int, int>> sizes = {
-      {320, 240}, {640, 360}, {400, 400}, {160, 120}, {800, 600},
-      {960, 540}, {1024, 768}, {1920, 1080}, {480, 854}};
-  return sizes;
-}
-
-namespace {
-
-// What a bank was rendered with, stored beside it: a cached bank of other sizes or counts (an
-// older run's) is rendered again rather than trained on.
+// What a bank was rendered with, stored beside it: a cached bank of other sizes, counts or fit
+// (an older run's) is rendered again rather than trained on.
 torch::Tensor bank_recipe(int64_t image_size, FrameFit fit, int64_t frames_per_class) {
   std::vector<int64_t> recipe = {image_size, frames_per_class, static_cast<int64_t>(fit)};
   for (const auto& [w, h] : training_frame_sizes()) {
@@ -51,6 +36,17 @@ torch::Tensor bank_recipe(int64_t image_size, FrameFit fit, int64_t frames_per_c
 }
 
 }  // namespace
+
+const std::vector<std::pair<int, int>>& training_frame_sizes() {
+  // From 160x120 to 1080p, landscape, square and portrait. videotestsrc draws its ball at a
+  // fixed size in pixels, so after the resize to the encoder's image size it is 16 px at
+  // 160x120 and under 2 px at 1920x1080: an encoder that never saw the small ones tells a
+  // moving ball from black by where it is, and the memory splits its segments.
+  static const std::vector<std::pair<int, int>> sizes = {
+      {320, 240}, {640, 360}, {400, 400}, {160, 120}, {800, 600},
+      {960, 540}, {1024, 768}, {1920, 1080}, {480, 854}};
+  return sizes;
+}
 
 FrameBank load_or_render_frame_bank(int64_t image_size, FrameFit fit, int64_t frames_per_class,
                                     const std::string& cache_path) {

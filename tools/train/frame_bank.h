@@ -24,8 +24,8 @@ struct FrameBank {
 const std::vector<std::pair<int, int>>& training_frame_sizes();
 
 // Renders `frames_per_class` frames of each class at each training size (variants share them)
-// and preprocesses them to `image_size`, fitted by `fit`. Loads `cache_path` instead when it holds a bank
-// rendered with the same sizes and counts, and writes it otherwise.
+// and preprocesses them to `image_size`, fitted by `fit`. Loads `cache_path` instead when it
+// holds a bank rendered with the same sizes, counts and fit, and writes it otherwise.
 FrameBank load_or_render_frame_bank(int64_t image_size, FrameFit fit, int64_t frames_per_class,
                                     const std::string& cache_path);
 

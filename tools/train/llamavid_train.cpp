@@ -466,8 +466,20 @@ ExampleOptions example_options(const Options& o) {
 }
 
 // Weight of the kept frames' feature error beside the classifier's loss in a continued vision
-// phase: at 4 the kept frames' features stayed within a few percent of where they were.
+// phase. Set, not tuned: with it, the decoder's loss right after 600 encoder steps was where it
+// had been before them (models/default/README.md, "The encoder run").
 constexpr double kKeepFeaturesWeight = 4.0;
+
+// The encoder's features of every bank frame [N, M, Cv], in chunks of 256 frames.
+torch::Tensor bank_features(ModelModules& modules, const FrameBank& bank) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = bank.pixels.size(0);
+  std::vector<torch::Tensor> chunks;
+  for (int64_t i = 0; i < n; i += 256)
+    chunks.push_back(
+        modules.vision->forward(bank.pixels.narrow(0, i, std::min<int64_t>(256, n - i))));
+  return torch::cat(chunks);
+}
 
 // Phase 1: the vision encoder as a cosine classifier of its mean feature, `head` holding the
 // class directions. Continued after phase 2 has begun (the decoder has learnt this encoder's
@@ -479,16 +491,11 @@ void train_vision(const Options& o, ModelModules& modules, torch::Tensor& head,
   namespace F = torch::nn::functional;
   const auto unit = F::NormalizeFuncOptions().dim(1);
   const int64_t N = bank.labels.size(0);
-  const auto batch_features = [&](int64_t i) {
-    return modules.vision->forward(bank.pixels.narrow(0, i, std::min<int64_t>(256, N - i)));
-  };
   torch::Tensor kept_features, kept;  // [N, M, Cv] and [N] bool, when continuing
   if (progress.step > 0) {
     torch::NoGradGuard no_grad;
     modules.vision->eval();
-    std::vector<torch::Tensor> chunks;
-    for (int64_t i = 0; i < N; i += 256) chunks.push_back(batch_features(i));
-    kept_features = torch::cat(chunks);
+    kept_features = bank_features(modules, bank);
     auto cos = F::normalize(kept_features.mean(1), unit).matmul(F::normalize(head, unit).t());
     kept = cos.argmax(1).eq(bank.labels);
     std::printf("vision phase continued: %lld of %lld bank frames already classified right\n",
@@ -571,7 +578,6 @@ void train(const Options& o) {
                                              o.frames_per_class,
                                              (work / "frame_bank.safetensors").string());
   std::printf("frame bank: %lld frames\n", static_cast<long long>(bank.labels.size(0)));
-  const int64_t N = bank.labels.size(0);
 
   // Phase 1, or its continuation (--vision-steps raised) once phase 2 has begun.
   const bool encoder_tuned = progress.vision_step < o.vision_steps;
@@ -580,15 +586,8 @@ void train(const Options& o) {
   for (auto& p : modules.vision->parameters()) p.set_requires_grad(false);
 
   // Cached features of every bank frame (the encoder is frozen from here on).
-  torch::Tensor features;
-  {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> chunks;
-    for (int64_t i = 0; i < N; i += 256)
-      chunks.push_back(modules.vision->forward(bank.pixels.narrow(0, i, std::min<int64_t>(256, N - i))));
-    features = torch::cat(chunks);
-    progress.merge_threshold = merge_threshold(features.mean(1), bank);
-  }
+  const torch::Tensor features = bank_features(modules, bank);
+  progress.merge_threshold = merge_threshold(features.mean(1), bank);
 
   // Phase 2: token generator and LLM.
   std::vector<torch::Tensor> params = modules.tokens->parameters();
