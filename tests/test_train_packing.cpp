@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "examples.h"
 #include "model/model.h"
+#include "stream/class_anchors.h"
 #include "test_util.h"
 #include "text/prompt.h"
 #include "text/sentencepiece_tokenizer.h"
@@ -330,6 +331,57 @@ TEST(TrainPacking, SplitSpansAreRunsOfTheSegmentsSamples) {
   const double half = static_cast<double>(half_split) / static_cast<double>(half_splittable);
   EXPECT_GT(half, 0.4) << "a share of 0.5 split " << half << " of the segments";
   EXPECT_LT(half, 0.6) << "a share of 0.5 split " << half << " of the segments";
+}
+
+// A flickering segment is a ball's: its entries are runs of its samples, in order, none lost,
+// 2 to kMaxFlickerRuns of them, every other one off the crop and showing black; other classes
+// and share 0 pass unchanged, and share 0 draws nothing.
+TEST(TrainPacking, FlickerSpansAlternateABallWithBlack) {
+  std::mt19937_64 rng(5);
+  const int64_t black = class_of_label("black");
+  int64_t flickered = 0, many_runs = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const Stream stream = stream_with_segments(rng, 12);
+    const auto spans = sampled_spans(stream, 1.0);
+    std::mt19937_64 before = rng;
+    EXPECT_EQ(flicker_spans(stream, spans, 1.0, 0.0, rng).size(), spans.size());
+    EXPECT_TRUE(before == rng) << "share 0 drew from the generator";
+
+    const auto pieces = flicker_spans(stream, spans, 1.0, 1.0, rng);
+    size_t p = 0;
+    for (const auto& span : spans) {
+      const auto& cls = pattern_classes()[stream.segments[span.segment].cls];
+      int64_t runs = 0, samples = 0, next_ns = span.first_ns, off = 0;
+      while (p < pieces.size() && pieces[p].segment == span.segment) {
+        const auto& piece = pieces[p++];
+        EXPECT_NEAR(static_cast<double>(piece.first_ns), static_cast<double>(next_ns), 2.0);
+        next_ns = piece.last_ns + 1000000000;
+        samples += piece.samples;
+        if (runs > 0) {
+          EXPECT_NE(piece.off_crop, pieces[p - 2].off_crop) << "runs do not alternate";
+        }
+        off += piece.off_crop ? 1 : 0;
+        EXPECT_EQ(shown_class(stream, piece),
+                  piece.off_crop ? black : stream.segments[span.segment].cls);
+        ++runs;
+      }
+      EXPECT_EQ(samples, span.samples);
+      if (cls.moves && span.samples >= 2) {
+        ++flickered;
+        EXPECT_GE(runs, 2);
+        EXPECT_LE(runs, std::min(kMaxFlickerRuns, span.samples));
+        EXPECT_GE(off, 1) << "no run off the crop";
+        EXPECT_GE(runs - off, 1) << "no run shows the ball";
+        many_runs += runs > static_cast<int64_t>(kMaxClassRuns) ? 1 : 0;
+      } else {
+        EXPECT_EQ(runs, 1);
+        EXPECT_EQ(off, 0);
+      }
+    }
+    EXPECT_EQ(p, pieces.size());
+  }
+  EXPECT_GT(flickered, 30);
+  EXPECT_GT(many_runs, 0) << "no flickering segment had more runs than a class anchor holds";
 }
 
 // Split segments in a batch: more entries (the markers between them name a class each), and the

@@ -53,14 +53,17 @@ def main():
     assert sum(first[-2:]) / 2 < first[0] - 0.5, "the loss did not fall: %s" % first
 
     # A second run resumes from the checkpoint instead of starting over (with other category
-    # shares, a bad one refused before anything runs, the markers' auxiliary loss, split
-    # segments and a focus stream).
+    # shares, a bad one refused before anything runs, the markers' auxiliary loss, split and
+    # flickering segments and a focus stream).
     bad = subprocess.run(common + ["--steps", "120", "--category-shares", "at=many"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "at=many" in bad.stdout, bad.stdout
     bad = subprocess.run(common + ["--steps", "120", "--split-share", "2"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "--split-share" in bad.stdout, bad.stdout
+    bad = subprocess.run(common + ["--steps", "120", "--flicker-share", "-0.1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert bad.returncode == 2 and "--flicker-share" in bad.stdout, bad.stdout
     bad = subprocess.run(common + ["--steps", "120", "--focus-streams", "1",
                                    "--focus-categories", "duration,order"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -70,7 +73,8 @@ def main():
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert bad.returncode == 2 and "'now=1'" in bad.stdout, bad.stdout
     log = run(common + ["--steps", "120", "--category-shares", "at=3,now=0.5",
-                        "--marker-labels", "0.5", "--split-share", "0.5", "--focus-streams", "1",
+                        "--marker-labels", "0.5", "--split-share", "0.5", "--flicker-share", "1",
+                        "--focus-streams", "1",
                         "--focus-categories", "duration,first"])
     assert "resuming: vision step 20, step 100" in log, log
     assert "rendering it again" not in log, "the cached frame bank was not reused"

@@ -24,7 +24,7 @@ std::vector<MemoryEntry> stream_entries(const ExampleSource& src, const Stream& 
                                         std::mt19937_64& rng) {
   std::vector<int64_t> frame_ids, owner;
   for (size_t i = 0; i < spans.size(); ++i) {
-    const auto& pool = (*src.by_class)[stream.segments[spans[i].segment].cls];
+    const auto& pool = (*src.by_class)[shown_class(stream, spans[i])];
     const int64_t k = std::min<int64_t>(spans[i].samples, pick(rng, 1, 3));
     for (int64_t j = 0; j < k; ++j) {
       frame_ids.push_back(pool[pick(rng, 0, static_cast<int64_t>(pool.size()) - 1)]);
@@ -52,16 +52,37 @@ std::vector<MemoryEntry> stream_entries(const ExampleSource& src, const Stream& 
   return entries;
 }
 
-// The captions a session gives the entries of `spans` (class anchors): their classes' labels,
-// each replaced by another class's with probability `noise`.
+// The captions a session gives the entries of `spans` (class anchors): the labels of the classes
+// they show, each replaced by another class's with probability `noise`.
 std::vector<std::string> entry_captions(const Stream& stream, const std::vector<SampledSpan>& spans,
                                         double noise, std::mt19937_64& rng) {
   std::vector<std::string> out;
   std::bernoulli_distribution wrong(noise);
   for (const auto& span : spans) {
-    int64_t cls = stream.segments[span.segment].cls;
+    int64_t cls = shown_class(stream, span);
     if (wrong(rng)) cls = (cls + pick(rng, 1, num_classes() - 1)) % num_classes();
     out.push_back(pattern_classes()[cls].label);
+  }
+  return out;
+}
+
+// `span` cut into `runs` runs of consecutive samples at distinct random points, in order, each
+// keeping the span's segment and off_crop; the samples are `interval_s` apart.
+std::vector<SampledSpan> cut_span(const SampledSpan& span, int64_t runs, double interval_s,
+                                  std::mt19937_64& rng) {
+  const double step_ns = interval_s * 1e9;
+  std::set<int64_t> cuts;  // the sample each run after the first starts at
+  while (static_cast<int64_t>(cuts.size()) < runs - 1) cuts.insert(pick(rng, 1, span.samples - 1));
+  cuts.insert(span.samples);
+  std::vector<SampledSpan> out;
+  int64_t begin = 0;
+  for (const int64_t end : cuts) {
+    SampledSpan run = span;
+    run.first_ns = span.first_ns + std::llround(begin * step_ns);
+    run.last_ns = span.first_ns + std::llround((end - 1) * step_ns);
+    run.samples = end - begin;
+    out.push_back(run);
+    begin = end;
   }
   return out;
 }
@@ -148,23 +169,34 @@ std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, doub
                                      double share, std::mt19937_64& rng) {
   std::vector<SampledSpan> out;
   std::bernoulli_distribution split(share);
-  const double step_ns = interval_s * 1e9;
   for (const auto& span : spans) {
     if (span.samples < 2 || share <= 0 || !split(rng)) {  // share 0 draws nothing
       out.push_back(span);
       continue;
     }
-    // Distinct cut points among the samples 1 .. samples-1: a run starts at each.
-    const int64_t runs = pick(rng, 2, std::min(kMaxSplit, span.samples));
-    std::set<int64_t> cuts;
-    while (static_cast<int64_t>(cuts.size()) < runs - 1)
-      cuts.insert(pick(rng, 1, span.samples - 1));
-    cuts.insert(span.samples);
-    int64_t begin = 0;
-    for (const int64_t end : cuts) {
-      out.push_back({span.segment, span.first_ns + std::llround(begin * step_ns),
-                     span.first_ns + std::llround((end - 1) * step_ns), end - begin});
-      begin = end;
+    for (const auto& run : cut_span(span, pick(rng, 2, std::min(kMaxSplit, span.samples)),
+                                    interval_s, rng))
+      out.push_back(run);
+  }
+  return out;
+}
+
+std::vector<SampledSpan> flicker_spans(const Stream& stream, const std::vector<SampledSpan>& spans,
+                                       double interval_s, double share, std::mt19937_64& rng) {
+  std::vector<SampledSpan> out;
+  std::bernoulli_distribution flicker(share);
+  for (const auto& span : spans) {
+    const bool moves = pattern_classes()[stream.segments[span.segment].cls].moves;
+    if (!moves || span.samples < 2 || share <= 0 || !flicker(rng)) {  // share 0 draws nothing
+      out.push_back(span);
+      continue;
+    }
+    auto runs = cut_span(span, pick(rng, 2, std::min(kMaxFlickerRuns, span.samples)), interval_s,
+                         rng);
+    const int64_t parity = pick(rng, 0, 1);
+    for (size_t k = 0; k < runs.size(); ++k) {
+      runs[k].off_crop = static_cast<int64_t>(k % 2) == parity;
+      out.push_back(runs[k]);
     }
   }
   return out;
@@ -210,8 +242,9 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     const bool standing = s < o.streams + o.focus_streams;
     const Stream stream = stream_with_segments(rng, stream_segments(o, s, rng));
     const double interval = intervals[pick(rng, 0, 5)];
-    const auto spans =
-        split_spans(sampled_spans(stream, interval), interval, focus ? 0.0 : o.split_share, rng);
+    const auto spans = split_spans(flicker_spans(stream, sampled_spans(stream, interval), interval,
+                                                 focus ? 0.0 : o.flicker_share, rng),
+                                   interval, focus ? 0.0 : o.split_share, rng);
     const auto entries = stream_entries(src, stream, spans, rng);
     std::vector<torch::Tensor> feats, contents;
     std::vector<std::pair<int64_t, int64_t>> spans_ns;
@@ -263,7 +296,7 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     std::vector<int64_t> entry_labels;
     for (const auto& span : spans)
       entry_labels.push_back(
-          src.tokenizer->encode(pattern_classes()[stream.segments[span.segment].cls].label)[0]);
+          src.tokenizer->encode(pattern_classes()[shown_class(stream, span)].label)[0]);
     auto prefix_rows = [&](const std::vector<int64_t>& ids, size_t cut, const torch::Tensor& ctx) {
       const std::vector<int64_t> head(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut));
       auto rows = splice_visual(llm, head, entry_rows(ctx, content), 1);

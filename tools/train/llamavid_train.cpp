@@ -15,7 +15,7 @@
 //                        [--lr X] [--decay-start N] [--decay-steps N]
 //                        [--time-limit SECONDS] [--categories NAME,NAME...]
 //                        [--category-shares NAME=X,...] [--marker-labels X] [--split-share X]
-//                        [--focus-streams N] [--focus-segments N]
+//                        [--flicker-share X] [--focus-streams N] [--focus-segments N]
 //                        [--focus-categories NAME,NAME...] [--grow-from DIR]
 //       DIR holds tokenizer.model and vocab.txt; the run keeps its frame bank, checkpoint and
 //       loss log there and resumes from the checkpoint when one exists. Every checkpoint also
@@ -107,6 +107,8 @@ struct Options {
   double marker_labels = 0;
   // Share of segments the memory holds as several entries (ExampleOptions::split_share).
   double split_share = 0;
+  // Share of moving segments held as entries alternating with black (ExampleOptions).
+  double flicker_share = 0;
   // A checkpoint of a shallower model that a new run (no checkpoint in --work) starts from
   // (grow.h); empty: from scratch.
   std::string grow_from;
@@ -125,8 +127,9 @@ const char* kUsage =
     "              [--lr X] [--decay-start N]\n"
     "              [--decay-steps N] [--time-limit SECONDS]\n"
     "              [--categories NAME,NAME...] [--category-shares NAME=X,...]\n"
-    "              [--marker-labels X] [--split-share X] [--focus-streams N]\n"
-    "              [--focus-segments N] [--focus-categories NAME,NAME...] [--grow-from DIR]\n"
+    "              [--marker-labels X] [--split-share X] [--flicker-share X]\n"
+    "              [--focus-streams N] [--focus-segments N]\n"
+    "              [--focus-categories NAME,NAME...] [--grow-from DIR]\n"
     "\n"
     "Trains the shipped default model on the synthetic broadcast world: corpus and answers write\n"
     "what make_tokenizers.py trains the tokenizers on; train trains the model with them.\n"
@@ -202,6 +205,9 @@ const char* kUsage =
     "  --split-share X       share of segments held as 2 to 8 entries of consecutive samples\n"
     "                        instead of one, as the element holds a segment whose frames do\n"
     "                        not all merge (default 0: none)\n"
+    "  --flicker-share X     share of moving segments (balls) held as 2 to 32 entries, every\n"
+    "                        other one black, as the element holds a ball that leaves the\n"
+    "                        centre crop; the answers still name the ball (default 0: none)\n"
     "  --focus-streams N     standing streams per step after the others, of 1 to\n"
     "                        --focus-segments segments, asking only --focus-categories: a\n"
     "                        per-category curriculum beside the mix (default 0)\n"
@@ -222,8 +228,8 @@ const CliSpec kSpec = {{"work", "out", "config", "seed", "steps", "vision-steps"
                         "min-segments", "long-streams", "long-segments", "frames-per-class",
                         "streams", "questions", "exact-streams", "exact-questions", "lr",
                         "decay-start", "decay-steps", "time-limit", "categories",
-                        "category-shares", "marker-labels", "split-share", "grow-from",
-                        "focus-streams", "focus-segments", "focus-categories"},
+                        "category-shares", "marker-labels", "split-share", "flicker-share",
+                        "grow-from", "focus-streams", "focus-segments", "focus-categories"},
                        {},
                        {}};
 
@@ -269,6 +275,9 @@ Options parse(const CliArgs& args) {
   o.split_share = args.number("split-share", o.split_share);
   if (!(o.split_share >= 0 && o.split_share <= 1))
     throw UsageError("--split-share needs a share from 0 to 1");
+  o.flicker_share = args.number("flicker-share", o.flicker_share);
+  if (!(o.flicker_share >= 0 && o.flicker_share <= 1))
+    throw UsageError("--flicker-share needs a share from 0 to 1");
   count("focus-streams", o.focus_streams);
   count("focus-segments", o.focus_segments);
   o.focus_categories = args.value("focus-categories", o.focus_categories);
@@ -429,6 +438,7 @@ ExampleOptions example_options(const Options& o) {
   eo.long_segments = o.long_segments;
   eo.marker_targets = o.marker_labels > 0;
   eo.split_share = o.split_share;
+  eo.flicker_share = o.flicker_share;
   // Hard categories weigh more; off-topic questions are fewer. In Category's order: now,
   // on-screen, at, order, presence, first, last, duration, count, describe, off-topic.
   eo.category_weight = {1.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.5, 0.5};

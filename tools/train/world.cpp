@@ -51,11 +51,11 @@ const std::vector<PatternClass>& pattern_classes() {
       {"checkers", {"pattern=checkers-1", "pattern=checkers-2", "pattern=checkers-4",
                     "pattern=checkers-8"}},
       {"circular", {"pattern=circular"}},
-      {"white ball", ball_variants("0xffffffff")},
-      {"red ball", ball_variants("0xffff0000")},
-      {"green ball", ball_variants("0xff00ff00")},
-      {"blue ball", ball_variants("0xff0000ff")},
-      {"yellow ball", ball_variants("0xffffff00")},
+      {"white ball", ball_variants("0xffffffff"), true},
+      {"red ball", ball_variants("0xffff0000"), true},
+      {"green ball", ball_variants("0xff00ff00"), true},
+      {"blue ball", ball_variants("0xff0000ff"), true},
+      {"yellow ball", ball_variants("0xffffff00"), true},
       {"pinwheel", {"pattern=pinwheel"}},
       {"spokes", {"pattern=spokes"}},
       {"gradient", {"pattern=gradient"}},
@@ -105,6 +105,11 @@ std::vector<SampledSpan> sampled_spans(const Stream& stream, double interval_s) 
                    std::llround(last * step_ns), last - first + 1});
   }
   return out;
+}
+
+int64_t shown_class(const Stream& stream, const SampledSpan& span) {
+  static const int64_t black = class_of_label("black");
+  return span.off_crop ? black : stream.segments[static_cast<size_t>(span.segment)].cls;
 }
 
 bool parse_clock(const std::string& text, int64_t& seconds) {

@@ -17,6 +17,9 @@ namespace llamavid::world {
 struct PatternClass {
   std::string label;
   std::vector<std::string> variants;
+  // Drawn moving over the whole frame (a ball): a centre crop loses it part of the time, and
+  // the element then sees a black frame while the truth is still this class.
+  bool moves = false;
 };
 
 // Every class, in a fixed order (the class index is the position).
@@ -60,8 +63,13 @@ struct SampledSpan {
   int64_t first_ns = 0;
   int64_t last_ns = 0;
   int64_t samples = 0;
+  // The samples show black: a moving pattern outside the centre crop (examples' flicker_spans).
+  bool off_crop = false;
 };
 std::vector<SampledSpan> sampled_spans(const Stream& stream, double interval_s);
+
+// The class a span's frames show: its segment's, or black where the span is off the crop.
+int64_t shown_class(const Stream& stream, const SampledSpan& span);
 
 // Parses "hh:mm:ss" (or "mm:ss", or plain seconds); false when the text is none of these.
 bool parse_clock(const std::string& text, int64_t& seconds);
