@@ -15,16 +15,16 @@ import re
 import subprocess
 import sys
 
-# Measured (step 17200 of the encoder run, models/default/README.md, --threads 1): now 100 %,
+# Measured (step 17800 of the flicker run, models/default/README.md, --threads 1): now 100 %,
 # on-screen 100, at 100, order 95, presence 100, first 100, last 90, duration 100, count 100,
 # describe 93.3, off-topic 100 (20 questions a category, 15 for duration, count, describe and
 # off-topic); thresholds two questions under.
 THRESHOLDS = ("now=0.90,on-screen=0.90,at=0.90,order=0.85,presence=0.90,first=0.90,last=0.80,"
               "duration=0.85,count=0.85,describe=0.80,off-topic=0.85")
 # Measured on the real files (the card): now 100 %, on-screen 100, at 100, order 100, presence
-# 100, first 100, last 90, duration 100, count 100, describe 80, off-topic 100.
+# 100, first 100, last 80, duration 100, count 100, describe 86.7, off-topic 100.
 FILE_THRESHOLDS = ("now=0.90,on-screen=0.90,at=0.90,order=0.90,presence=0.90,first=0.90,"
-                   "last=0.80,duration=0.85,count=0.85,describe=0.65,off-topic=0.85")
+                   "last=0.70,duration=0.85,count=0.85,describe=0.70,off-topic=0.85")
 
 
 def run(cmd):

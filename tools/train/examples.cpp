@@ -242,9 +242,13 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     const bool standing = s < o.streams + o.focus_streams;
     const Stream stream = stream_with_segments(rng, stream_segments(o, s, rng));
     const double interval = intervals[pick(rng, 0, 5)];
-    const auto spans = split_spans(flicker_spans(stream, sampled_spans(stream, interval), interval,
-                                                 focus ? 0.0 : o.flicker_share, rng),
-                                   interval, focus ? 0.0 : o.split_share, rng);
+    // Long streams do not flicker: dozens of their segments held as up to kMaxFlickerRuns
+    // entries each made batches that outgrew 19 GB.
+    const bool long_stream = s < std::min(o.long_streams, o.streams);
+    const auto spans = split_spans(
+        flicker_spans(stream, sampled_spans(stream, interval), interval,
+                      focus || long_stream ? 0.0 : o.flicker_share, rng),
+        interval, focus ? 0.0 : o.split_share, rng);
     const auto entries = stream_entries(src, stream, spans, rng);
     std::vector<torch::Tensor> feats, contents;
     std::vector<std::pair<int64_t, int64_t>> spans_ns;

@@ -64,6 +64,7 @@ struct ExampleOptions {
   // class and black (flicker_spans): a ball leaves the centre crop the element keeps for part
   // of its path (44 % of the width at 1280x720), the element then holds black frames, and the
   // truth is still the ball. The card's evaluation lost most of its answers on such streams.
+  // Not in the long streams (their batches outgrew the machine's memory).
   double flicker_share = 0.0;
   // Standing streams after the others, of 1 to focus_segments segments, whose questions are
   // drawn by focus_share only: a per-category curriculum beside the mix. Duration, which the
@@ -102,9 +103,10 @@ std::vector<SampledSpan> split_spans(const std::vector<SampledSpan>& spans, doub
 
 // `spans` with each span of a moving class and two or more samples, with probability `share`,
 // cut into 2 to kMaxFlickerRuns runs (as many as it has samples at most), every other one off
-// the crop (SampledSpan::off_crop), starting with either. More runs than a class anchor holds
-// (kMaxClassRuns) are possible, as in a long ball segment at a wide frame size.
-constexpr int64_t kMaxFlickerRuns = 32;
+// the crop (SampledSpan::off_crop), starting with either. A ball shows in more runs than a class
+// anchor holds (kMaxClassRuns), as in a long ball segment at a wide frame size (the card's
+// 11-minute one: 68 entries), so that the decoder is trained on thinned anchors too.
+constexpr int64_t kMaxFlickerRuns = 48;
 std::vector<SampledSpan> flicker_spans(const Stream& stream, const std::vector<SampledSpan>& spans,
                                        double interval_s, double share, std::mt19937_64& rng);
 

@@ -205,7 +205,7 @@ const char* kUsage =
     "  --split-share X       share of segments held as 2 to 8 entries of consecutive samples\n"
     "                        instead of one, as the element holds a segment whose frames do\n"
     "                        not all merge (default 0: none)\n"
-    "  --flicker-share X     share of moving segments (balls) held as 2 to 32 entries, every\n"
+    "  --flicker-share X     share of moving segments (balls) held as 2 to 48 entries, every\n"
     "                        other one black, as the element holds a ball that leaves the\n"
     "                        centre crop; the answers still name the ball (default 0: none)\n"
     "  --focus-streams N     standing streams per step after the others, of 1 to\n"
