@@ -202,8 +202,12 @@ std::vector<SampledSpan> flicker_spans(const Stream& stream, const std::vector<S
   return out;
 }
 
+bool is_long_stream(const ExampleOptions& o, int64_t index) {
+  return index < std::min(o.long_streams, o.streams);
+}
+
 int64_t stream_segments(const ExampleOptions& o, int64_t index, std::mt19937_64& rng) {
-  if (index < std::min(o.long_streams, o.streams) && o.long_segments > o.max_segments)
+  if (is_long_stream(o, index) && o.long_segments > o.max_segments)
     return pick(rng, o.max_segments + 1, o.long_segments);
   if (index >= o.streams && index < o.streams + o.focus_streams)
     return pick(rng, 1, o.focus_segments);
@@ -244,10 +248,9 @@ Batch make_batch(const ExampleSource& src, const ExampleOptions& o, std::mt19937
     const double interval = intervals[pick(rng, 0, 5)];
     // Long streams do not flicker: dozens of their segments held as up to kMaxFlickerRuns
     // entries each made batches that outgrew 19 GB.
-    const bool long_stream = s < std::min(o.long_streams, o.streams);
     const auto spans = split_spans(
         flicker_spans(stream, sampled_spans(stream, interval), interval,
-                      focus || long_stream ? 0.0 : o.flicker_share, rng),
+                      focus || is_long_stream(o, s) ? 0.0 : o.flicker_share, rng),
         interval, focus ? 0.0 : o.split_share, rng);
     const auto entries = stream_entries(src, stream, spans, rng);
     std::vector<torch::Tensor> feats, contents;

@@ -110,6 +110,9 @@ constexpr int64_t kMaxFlickerRuns = 48;
 std::vector<SampledSpan> flicker_spans(const Stream& stream, const std::vector<SampledSpan>& spans,
                                        double interval_s, double share, std::mt19937_64& rng);
 
+// Whether stream `index` of a batch is one of the first `long_streams` standing streams.
+bool is_long_stream(const ExampleOptions& options, int64_t index);
+
 // How many segments stream `index` of a batch has (standing streams first, then focus streams,
 // then exact ones).
 int64_t stream_segments(const ExampleOptions& options, int64_t index, std::mt19937_64& rng);
